@@ -1,0 +1,77 @@
+/* The issuance core: a loaded signing CA, the CSR checks, and the certificate profile
+ * (DESIGN.md section 6). Depends on src/common only; knows nothing of HTTP or the registry. */
+#ifndef XB_CA_H
+#define XB_CA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "xb_error.h"
+#include "xb_regid.h"
+
+/* ---- signing CA ---- */
+
+typedef struct xb_ca xb_ca;
+
+typedef struct xb_ca_config {
+    const char *cert_path;  /* PEM: the signing (intermediate) CA certificate */
+    const char *key_path;   /* PEM: its private key */
+    const char *chain_path; /* PEM: certificates returned after the device certificate; may be
+                               NULL (then the chain is the signing CA alone) */
+    int validity_days;      /* device certificate lifetime, 1..3650 */
+    const char *subject_attributes; /* CSR subject attributes copied besides CN, e.g.
+                                       "C,ST,L,O,OU"; "" copies none */
+} xb_ca_config;
+
+/* Load the CA once (key checked against the certificate, extensions prepared). */
+xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d);
+void xb_ca_free(xb_ca *ca);
+
+/* XB_OK while the CA can issue at time now (its certificate is within validity). */
+xb_err xb_ca_check_usable(const xb_ca *ca, time_t now, xb_diag *d);
+
+/* The chain returned with each certificate, DER, in file order. */
+size_t xb_ca_chain_count(const xb_ca *ca);
+const uint8_t *xb_ca_chain_der(const xb_ca *ca, size_t i, size_t *len);
+
+/* ---- CSR ---- */
+
+typedef struct xb_csr xb_csr;
+
+/* Parse a DER PKCS#10 request (all bytes must be consumed), verify its signature with its own
+ * key (proof of possession) and apply the key policy. XB_ERR_BAD_CSR, XB_ERR_CSR_SIGNATURE or
+ * XB_ERR_KEY_NOT_ALLOWED. */
+xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d);
+void xb_csr_free(xb_csr *csr);
+
+/* The subject must hold exactly one CN, equal to reg_id. XB_ERR_SUBJECT_MISMATCH otherwise. */
+xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d);
+
+/* ---- issuance ---- */
+
+typedef struct xb_issued {
+    uint8_t *der; /* certificate DER, malloc'd: free with xb_issued_clear */
+    size_t der_len;
+    char serial[2 * 20 + 1];  /* lowercase hex */
+    char subject[512];        /* RFC 2253 */
+    time_t not_before, not_after;
+    char pubkey_sha256[65];   /* hex SHA-256 of the SubjectPublicKeyInfo DER */
+} xb_issued;
+
+/* Sign a certificate for a checked CSR (xb_csr_parse + xb_csr_check_subject passed). */
+xb_err xb_ca_issue(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now, xb_issued *out,
+                   xb_diag *d);
+void xb_issued_clear(xb_issued *out);
+
+/* ---- development CA hierarchy (xbootctl ca init) ---- */
+
+/* Write root-ca.pem/.key, signing-ca.pem/.key, chain.pem, tls.pem/.key into dir (created if
+ * missing). key_type: "ec-p256" (default when NULL), "ec-p384", "rsa-2048", "rsa-3072".
+ * org: the O= of the subjects. Refuses (XB_ERR_EXISTS) if any of the files exists, before
+ * writing anything. */
+xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb_diag *d);
+
+#endif

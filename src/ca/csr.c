@@ -1,0 +1,128 @@
+/* CSR checks: DER shape, proof of possession, key policy, subject. */
+#include "ca.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca_internal.h"
+
+void xb_csr_free(xb_csr *csr)
+{
+    if (csr == NULL)
+        return;
+    X509_REQ_free(csr->req);
+    EVP_PKEY_free(csr->pkey);
+    OPENSSL_free(csr);
+}
+
+/* RSA 2048..4096 (rsaEncryption keys) and EC P-256/P-384: what every IoT cloud accepts.
+ * RSA-PSS-only keys, other curves, Ed25519 and DSA are refused. */
+static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
+{
+    int id = EVP_PKEY_get_base_id(pkey);
+    if (id == EVP_PKEY_RSA) {
+        int bits = EVP_PKEY_get_bits(pkey);
+        if (bits < 2048 || bits > 4096)
+            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                           "RSA key of %d bits; allowed: RSA 2048..4096, EC P-256, EC P-384", bits);
+        *is_rsa = 1;
+        return XB_OK;
+    }
+    if (id == EVP_PKEY_EC) {
+        char group[64] = "";
+        size_t glen = 0;
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                            &glen))
+            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                           "EC key with explicit or unnamed curve parameters; allowed: EC P-256, "
+                           "EC P-384 as named curves");
+        if (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0)
+            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                           "EC key on curve %s; allowed: EC P-256, EC P-384, RSA 2048..4096",
+                           group);
+        *is_rsa = 0;
+        return XB_OK;
+    }
+    const char *name = OBJ_nid2sn(id);
+    return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                   "%s key; allowed: RSA 2048..4096, EC P-256, EC P-384",
+                   name != NULL ? name : "unknown");
+}
+
+xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
+{
+    *out = NULL;
+    if (len == 0 || len > XB_CSR_MAX_DER)
+        return xb_fail(d, XB_ERR_BAD_CSR, "the CSR is empty or larger than %d bytes",
+                       XB_CSR_MAX_DER);
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+    if (req == NULL) {
+        ERR_clear_error();
+        return xb_fail(d, XB_ERR_BAD_CSR, "the CSR is not a DER PKCS#10 CertificationRequest");
+    }
+    if (p != der + len) {
+        X509_REQ_free(req);
+        return xb_fail(d, XB_ERR_BAD_CSR, "%zu bytes of trailing data after the CSR",
+                       (size_t)(der + len - p));
+    }
+    xb_csr *csr = OPENSSL_zalloc(sizeof *csr);
+    if (csr == NULL) {
+        X509_REQ_free(req);
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    }
+    csr->req = req;
+    csr->pkey = X509_REQ_get_pubkey(req);
+    if (csr->pkey == NULL) {
+        ERR_clear_error();
+        xb_csr_free(csr);
+        return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                       "the CSR public key cannot be decoded (unsupported algorithm or bad "
+                       "encoding)");
+    }
+    xb_err err = xb_csr_check_key(csr->pkey, &csr->is_rsa, d);
+    if (err != XB_OK) {
+        xb_csr_free(csr);
+        return err;
+    }
+    /* Proof of possession. The original server computed this and ignored the result; here a
+     * CSR whose signature does not verify with its own key is refused. X509_REQ_verify covers
+     * RSA PKCS#1 v1.5, RSA-PSS (parameters from the AlgorithmIdentifier) and ECDSA. */
+    if (X509_REQ_verify(req, csr->pkey) != 1) {
+        ERR_clear_error();
+        xb_csr_free(csr);
+        return xb_fail(d, XB_ERR_CSR_SIGNATURE,
+                       "the CSR signature does not verify with the CSR's public key");
+    }
+    *out = csr;
+    return XB_OK;
+}
+
+xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d)
+{
+    const X509_NAME *name = X509_REQ_get_subject_name(csr->req);
+    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (idx < 0)
+        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
+                       "the CSR subject has no CN; it must be CN=<registration ID>");
+    if (X509_NAME_get_index_by_NID(name, NID_commonName, idx) >= 0)
+        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
+                       "the CSR subject has more than one CN; it must have exactly one");
+    const ASN1_STRING *value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, value);
+    if (n < 0) {
+        ERR_clear_error();
+        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH, "the CSR subject CN cannot be decoded");
+    }
+    int same = (size_t)n == strlen(reg_id) && memcmp(utf8, reg_id, (size_t)n) == 0;
+    OPENSSL_free(utf8);
+    if (!same)
+        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
+                       "the CSR subject CN does not equal the registration ID");
+    return XB_OK;
+}

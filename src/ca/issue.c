@@ -1,0 +1,208 @@
+/* The device certificate profile (DESIGN.md section 6) and its signing. */
+#include "ca.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+
+#include "ca_internal.h"
+#include "xb_util.h"
+
+/* notBefore is backdated so that devices whose clocks lag a little accept the certificate. */
+#define XB_BACKDATE_SECONDS 300
+
+xb_err xb_ca_random_serial(ASN1_INTEGER *serial, xb_diag *d)
+{
+    unsigned char buf[16];
+    for (int tries = 0; tries < 4; tries++) {
+        size_t got = 0;
+        while (got < sizeof buf) {
+            ssize_t n = getrandom(buf + got, sizeof buf - got, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return xb_fail(d, XB_ERR_CRYPTO, "getrandom failed: %s", strerror(errno));
+            got += (size_t)n;
+        }
+        BIGNUM *bn = BN_bin2bn(buf, sizeof buf, NULL); /* unsigned: always >= 0 */
+        if (bn == NULL)
+            return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+        int zero = BN_is_zero(bn);
+        int ok = zero || BN_to_ASN1_INTEGER(bn, serial) != NULL;
+        BN_free(bn);
+        if (!ok)
+            return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot set serial");
+        if (!zero) /* RFC 5280 requires a positive serial; zero has odds of 2^-128 */
+            return XB_OK;
+    }
+    return xb_fail(d, XB_ERR_CRYPTO, "the random source returned zeros");
+}
+
+xb_err xb_ca_add_ski(X509 *cert, xb_diag *d)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+    int ok = ski != NULL && X509_pubkey_digest(cert, EVP_sha1(), md, &mdlen) &&
+             ASN1_OCTET_STRING_set(ski, md, (int)mdlen) &&
+             X509_add1_ext_i2d(cert, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1;
+    ASN1_OCTET_STRING_free(ski);
+    return ok ? XB_OK : xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add subjectKeyIdentifier");
+}
+
+static int xb_ca_copies(const xb_ca *ca, int nid)
+{
+    for (int i = 0; i < ca->copy_count; i++)
+        if (ca->copy_nids[i] == nid)
+            return 1;
+    return 0;
+}
+
+/* The subject: CN = the registration ID (already checked equal to the CSR's CN), plus the
+ * CSR's attributes that policy copies, in the CSR's order. Others are dropped, not refused. */
+static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const char *reg_id)
+{
+    X509_NAME *name = X509_NAME_new();
+    if (name == NULL)
+        return NULL;
+    const X509_NAME *req_name = X509_REQ_get_subject_name(csr->req);
+    int have_cn = 0;
+    for (int i = 0; i < X509_NAME_entry_count(req_name); i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(req_name, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        int ok = 1;
+        if (nid == NID_commonName && !have_cn) {
+            ok = X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                            (const unsigned char *)reg_id, -1, -1, 0);
+            have_cn = 1;
+        } else if (nid != NID_commonName && xb_ca_copies(ca, nid)) {
+            ok = X509_NAME_add_entry(name, e, -1, 0);
+        }
+        if (!ok) {
+            X509_NAME_free(name);
+            return NULL;
+        }
+    }
+    if (!have_cn && !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                                (const unsigned char *)reg_id, -1, -1, 0)) {
+        X509_NAME_free(name);
+        return NULL;
+    }
+    return name;
+}
+
+static xb_err xb_ca_set_validity(const xb_ca *ca, X509 *x, time_t now, xb_issued *out,
+                                 xb_diag *d)
+{
+    time_t not_before = now - XB_BACKDATE_SECONDS;
+    time_t not_after = now + (time_t)ca->validity_days * 86400;
+    if (not_after > ca->not_after)
+        not_after = ca->not_after; /* never outlive the CA that signed it */
+    if (not_after <= now)
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "the signing CA certificate has expired");
+    if (ASN1_TIME_set(X509_getm_notBefore(x), not_before) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot set validity");
+    out->not_before = not_before;
+    out->not_after = not_after;
+    return XB_OK;
+}
+
+static xb_err xb_ca_add_extensions(const xb_ca *ca, const xb_csr *csr, X509 *x, xb_diag *d)
+{
+    /* The CSR's requested extensions are never looked at: the profile alone decides. */
+    X509_EXTENSION *ku = csr->is_rsa ? ca->ext_key_usage_rsa : ca->ext_key_usage_ec;
+    if (!X509_add_ext(x, ca->ext_basic_constraints, -1) || !X509_add_ext(x, ku, -1) ||
+        !X509_add_ext(x, ca->ext_eku, -1))
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add extensions");
+    xb_err err = xb_ca_add_ski(x, d);
+    if (err != XB_OK)
+        return err;
+    if (!X509_add_ext(x, ca->ext_aki, -1))
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add authorityKeyIdentifier");
+    return XB_OK;
+}
+
+/* Fill the record fields of out from the signed certificate. */
+static xb_err xb_ca_describe(X509 *x, xb_issued *out, xb_diag *d)
+{
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+    if (serial->length <= 0 || serial->length > 20)
+        return xb_fail(d, XB_ERR_INTERNAL, "serial of unexpected length");
+    xb_hex(serial->data, (size_t)serial->length, out->serial);
+
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+    int n = BIO_read(bio, out->subject, (int)sizeof out->subject - 1);
+    out->subject[n > 0 ? n : 0] = '\0';
+    BIO_free(bio);
+
+    unsigned char *spki = NULL;
+    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    int ok = spki_len > 0 &&
+             EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL) == 1;
+    OPENSSL_free(spki);
+    if (!ok)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");
+    xb_hex(md, mdlen, out->pubkey_sha256);
+
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(x, &der);
+    if (der_len <= 0)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot encode the certificate");
+    out->der = der;
+    out->der_len = (size_t)der_len;
+    return XB_OK;
+}
+
+xb_err xb_ca_issue(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now, xb_issued *out,
+                   xb_diag *d)
+{
+    memset(out, 0, sizeof *out);
+    X509 *x = X509_new();
+    X509_NAME *subject = NULL;
+    xb_err err = XB_OK;
+    if (x == NULL || !X509_set_version(x, X509_VERSION_3)) {
+        err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    err = xb_ca_random_serial(X509_get_serialNumber(x), d);
+    if (err != XB_OK)
+        goto done;
+    subject = xb_ca_build_subject(ca, csr, reg_id);
+    if (subject == NULL || !X509_set_subject_name(x, subject) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
+        !X509_set_pubkey(x, csr->pkey)) {
+        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot build the certificate");
+        goto done;
+    }
+    err = xb_ca_set_validity(ca, x, now, out, d);
+    if (err == XB_OK)
+        err = xb_ca_add_extensions(ca, csr, x, d);
+    if (err != XB_OK)
+        goto done;
+    if (X509_sign(x, ca->key, ca->md) <= 0) {
+        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
+        goto done;
+    }
+    err = xb_ca_describe(x, out, d);
+done:
+    X509_NAME_free(subject);
+    X509_free(x);
+    if (err != XB_OK)
+        xb_issued_clear(out);
+    return err;
+}
+
+void xb_issued_clear(xb_issued *out)
+{
+    OPENSSL_free(out->der);
+    memset(out, 0, sizeof *out);
+}

@@ -1,0 +1,198 @@
+#include "registry.h"
+
+#include <string.h>
+
+#include "registry_backend.h"
+
+static int xb_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
+{
+    if (out == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output handle");
+    *out = NULL;
+    if (url == NULL || url[0] == '\0')
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "no registry database URL (expected sqlite:PATH, e.g. "
+                       "sqlite:/var/lib/xboot/xboot.db)");
+    if (xb_has_prefix(url, "sqlite:")) {
+        const char *path = url + strlen("sqlite:");
+        if (path[0] == '\0')
+            return xb_fail(d, XB_ERR_CONFIG, "registry URL %s names no file (sqlite:PATH)", url);
+        /* "sqlite://host/x" would silently become the absolute path "//host/x"; a user who
+         * wrote it meant something else, so say what is expected instead of guessing. */
+        if (xb_has_prefix(path, "//"))
+            return xb_fail(d, XB_ERR_CONFIG,
+                           "registry URL %s: use sqlite:PATH (e.g. sqlite:/var/lib/xboot/xboot.db "
+                           "or sqlite:xboot.db), not sqlite://",
+                           url);
+        return xb_registry_sqlite_open(path, out, d);
+    }
+    if (xb_has_prefix(url, "postgresql://") || xb_has_prefix(url, "postgres://"))
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "registry URL %s: the PostgreSQL backend is not available in this build "
+                       "(supported: sqlite:PATH)",
+                       url);
+    return xb_fail(d, XB_ERR_CONFIG, "registry URL %s: unknown scheme (supported: sqlite:PATH)",
+                   url);
+}
+
+void xb_registry_close(xb_registry *r)
+{
+    if (r != NULL)
+        r->ops->close(r);
+}
+
+static xb_err xb_registry_check_handle(const xb_registry *r, xb_diag *d)
+{
+    if (r == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no handle");
+    return XB_OK;
+}
+
+/* An ID that failed validation may hold anything (it can come from a request); only a short,
+ * printable rendering of it goes into a message that ends up in logs and HTTP answers. */
+static void xb_registry_printable(const char *s, size_t len, char *buf, size_t size)
+{
+    size_t max = size - 4, j = 0;
+    for (size_t i = 0; i < len && j < max; i++)
+        buf[j++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+    if (len > max) {
+        memcpy(buf + j, "...", 3);
+        j += 3;
+    }
+    buf[j] = '\0';
+}
+
+/* Every ID that reaches a backend has passed this, so backends never see one that could not
+ * have been registered. */
+static xb_err xb_registry_check_id(const char *reg_id, xb_diag *d)
+{
+    if (reg_id == NULL)
+        return xb_fail(d, XB_ERR_INVALID_REGISTRATION_ID, "no registration ID");
+    size_t len = strnlen(reg_id, XB_REGID_MAX + 1);
+    if (xb_regid_valid(reg_id, len))
+        return XB_OK;
+    char shown[48];
+    xb_registry_printable(reg_id, len, shown, sizeof shown);
+    return xb_fail(d, XB_ERR_INVALID_REGISTRATION_ID,
+                   "invalid registration ID \"%s\": 1..128 characters of [A-Za-z0-9-._:], "
+                   "ending with a letter, digit or '-'",
+                   shown);
+}
+
+xb_err xb_registry_ping(xb_registry *r, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    return err != XB_OK ? err : r->ops->ping(r, d);
+}
+
+xb_err xb_registry_device_add(xb_registry *r, const char *reg_id, xb_diag *d)
+{
+    return xb_registry_device_add_many(r, &reg_id, 1, NULL, d);
+}
+
+xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+                                   size_t *bad, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err != XB_OK)
+        return err;
+    if (n > 0 && reg_ids == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no registration IDs");
+    /* All IDs are checked before the backend is asked for anything, so an invalid one
+     * anywhere in the batch leaves the registry untouched. */
+    for (size_t i = 0; i < n; i++) {
+        err = xb_registry_check_id(reg_ids[i], d);
+        if (err != XB_OK) {
+            if (bad != NULL)
+                *bad = i;
+            return err;
+        }
+    }
+    if (n == 0)
+        return XB_OK;
+    return r->ops->device_add_many(r, reg_ids, n, bad, d);
+}
+
+xb_err xb_registry_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_id(reg_id, d);
+    if (err == XB_OK && out == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output device");
+    return err != XB_OK ? err : r->ops->device_get(r, reg_id, out, d);
+}
+
+xb_err xb_registry_device_set_enabled(xb_registry *r, const char *reg_id, int enabled, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_id(reg_id, d);
+    return err != XB_OK ? err : r->ops->device_set_enabled(r, reg_id, enabled != 0, d);
+}
+
+xb_err xb_registry_device_each(xb_registry *r, xb_err (*fn)(const xb_device *, void *), void *ctx,
+                               xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && fn == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no callback");
+    return err != XB_OK ? err : r->ops->device_each(r, fn, ctx, d);
+}
+
+static xb_err xb_registry_check_rules(const xb_enroll_rules *rules, xb_diag *d)
+{
+    if (rules == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no enrollment rules");
+    return XB_OK;
+}
+
+xb_err xb_registry_check_enroll(xb_registry *r, const char *reg_id, const xb_enroll_rules *rules,
+                                xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_id(reg_id, d);
+    if (err == XB_OK)
+        err = xb_registry_check_rules(rules, d);
+    return err != XB_OK ? err : r->ops->check_enroll(r, reg_id, rules, d);
+}
+
+static xb_err xb_registry_check_record(const xb_cert_record *rec, xb_diag *d)
+{
+    if (rec == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no certificate record");
+    if (rec->serial[0] == '\0')
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: certificate record has no serial");
+    if (rec->der == NULL || rec->der_len == 0)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: certificate record %s has no DER",
+                       rec->serial);
+    return xb_registry_check_id(rec->reg_id, d);
+}
+
+xb_err xb_registry_record_issuance(xb_registry *r, const xb_cert_record *rec,
+                                   const xb_enroll_rules *rules, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_record(rec, d);
+    if (err == XB_OK)
+        err = xb_registry_check_rules(rules, d);
+    return err != XB_OK ? err : r->ops->record_issuance(r, rec, rules, d);
+}
+
+xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,
+                             xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && reg_id != NULL)
+        err = xb_registry_check_id(reg_id, d);
+    if (err == XB_OK && fn == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no callback");
+    return err != XB_OK ? err : r->ops->cert_each(r, reg_id, fn, ctx, d);
+}

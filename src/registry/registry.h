@@ -1,0 +1,83 @@
+/* The device registry: which devices may enroll, and every certificate issued.
+ *
+ * One interface, several backends chosen by URL ("sqlite:PATH" now; "postgresql://" later).
+ * A handle belongs to one thread/process; open one per worker. Every function returns an
+ * xb_err and fills the xb_diag with a human message on failure. */
+#ifndef XB_REGISTRY_H
+#define XB_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "xb_error.h"
+#include "xb_regid.h"
+
+typedef struct xb_registry xb_registry;
+
+typedef struct xb_device {
+    char reg_id[XB_REGID_MAX + 1];
+    int enabled;
+    char source[16];      /* "allowlist" (added by an operator) or "open" (open-mode enrollment) */
+    time_t created_at;
+    time_t enrolled_at;   /* 0 if never enrolled */
+    long long cert_count; /* certificates issued to it */
+} xb_device;
+
+typedef struct xb_cert_record {
+    char serial[2 * 20 + 1]; /* lowercase hex, the certificate serial */
+    char reg_id[XB_REGID_MAX + 1];
+    char subject[512];       /* RFC 2253 text of the issued subject */
+    time_t not_before, not_after;
+    char pubkey_sha256[65];  /* SHA-256 of the SubjectPublicKeyInfo DER, hex */
+    char client_addr[64];
+    time_t issued_at;
+    const uint8_t *der;      /* certificate DER (borrowed for record_issuance) */
+    size_t der_len;
+} xb_cert_record;
+
+/* How enrollment requests are judged. */
+typedef struct xb_enroll_rules {
+    int open_mode;      /* 1: any valid ID may enroll (the device row is created) */
+    int allow_reenroll; /* 1: an enrolled device may get further certificates */
+} xb_enroll_rules;
+
+/* Open (and create or migrate the schema of) the registry at url. */
+xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d);
+void xb_registry_close(xb_registry *r);
+
+/* A cheap round trip: is the registry usable now? */
+xb_err xb_registry_ping(xb_registry *r, xb_diag *d);
+
+/* XB_ERR_INVALID_REGISTRATION_ID for a bad ID, XB_ERR_EXISTS if already registered. */
+xb_err xb_registry_device_add(xb_registry *r, const char *reg_id, xb_diag *d);
+/* Add n devices in one transaction: all of them or none. Same errors as device_add (an ID
+ * listed twice is XB_ERR_EXISTS); then *bad (if not NULL) is the index of the first offending
+ * ID. One durable commit for the batch, so bulk imports do not pay one fsync per device. */
+xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+                                   size_t *bad, xb_diag *d);
+/* XB_ERR_DEVICE_UNKNOWN if absent. */
+xb_err xb_registry_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d);
+xb_err xb_registry_device_set_enabled(xb_registry *r, const char *reg_id, int enabled,
+                                      xb_diag *d);
+/* Calls fn for every device, ordered by ID; stops early (returning fn's error) if fn fails. */
+xb_err xb_registry_device_each(xb_registry *r, xb_err (*fn)(const xb_device *, void *),
+                               void *ctx, xb_diag *d);
+
+/* Would rules let reg_id enroll now? Read-only; lets a request be refused before any signing.
+ * XB_ERR_DEVICE_UNKNOWN / XB_ERR_DEVICE_DISABLED / XB_ERR_ALREADY_ENROLLED. */
+xb_err xb_registry_check_enroll(xb_registry *r, const char *reg_id, const xb_enroll_rules *rules,
+                                xb_diag *d);
+
+/* Record one issuance durably, atomically re-checking the rules (another worker or node may
+ * have enrolled the device since check_enroll). On any error nothing is written. Returns only
+ * after the commit is durable. */
+xb_err xb_registry_record_issuance(xb_registry *r, const xb_cert_record *rec,
+                                   const xb_enroll_rules *rules, xb_diag *d);
+
+/* Calls fn for every certificate (of reg_id, or all if NULL), oldest first. rec->der is only
+ * valid during the call. */
+xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,
+                             xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d);
+
+#endif

@@ -1,0 +1,36 @@
+/* Internal: what a registry backend provides. Not installed, not used outside src/registry.
+ *
+ * registry.c owns argument checks that do not depend on storage (registration IDs, NULLs), so
+ * a backend receives only validated input and never has to repeat them. Adding a backend
+ * (PostgreSQL) is one more file with one more open function and one more ops table. */
+#ifndef XB_REGISTRY_BACKEND_H
+#define XB_REGISTRY_BACKEND_H
+
+#include "registry.h"
+
+typedef struct xb_registry_ops {
+    void (*close)(xb_registry *r);
+    xb_err (*ping)(xb_registry *r, xb_diag *d);
+    xb_err (*device_add_many)(xb_registry *r, const char *const *reg_ids, size_t n, size_t *bad,
+                              xb_diag *d);
+    xb_err (*device_get)(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d);
+    xb_err (*device_set_enabled)(xb_registry *r, const char *reg_id, int enabled, xb_diag *d);
+    xb_err (*device_each)(xb_registry *r, xb_err (*fn)(const xb_device *, void *), void *ctx,
+                          xb_diag *d);
+    xb_err (*check_enroll)(xb_registry *r, const char *reg_id, const xb_enroll_rules *rules,
+                           xb_diag *d);
+    xb_err (*record_issuance)(xb_registry *r, const xb_cert_record *rec,
+                              const xb_enroll_rules *rules, xb_diag *d);
+    xb_err (*cert_each)(xb_registry *r, const char *reg_id,
+                        xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d);
+} xb_registry_ops;
+
+/* Every backend handle starts with this, so registry.c can dispatch on any of them. */
+struct xb_registry {
+    const xb_registry_ops *ops;
+};
+
+/* path: what follows "sqlite:" in the URL, non-empty. */
+xb_err xb_registry_sqlite_open(const char *path, xb_registry **out, xb_diag *d);
+
+#endif

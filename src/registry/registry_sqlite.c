@@ -1,0 +1,676 @@
+/* The embedded registry: one SQLite file shared by every worker process, each with its own
+ * connection. WAL lets readers run beside the single writer; synchronous=FULL makes a COMMIT
+ * durable before record_issuance returns (a certificate that was handed out is never lost
+ * from the registry); busy_timeout turns short lock waits between workers into waits, not
+ * errors. */
+#include "registry_backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define XB_SQ_SCHEMA_VERSION 1
+#define XB_SQ_BUSY_TIMEOUT_MS 5000
+
+/* Laid out as SQL, not as clang-format would align it. */
+/* clang-format off */
+static const char xb_sq_schema_v1[] =
+    "CREATE TABLE devices ("
+    "  reg_id TEXT PRIMARY KEY NOT NULL,"
+    "  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),"
+    "  source TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  enrolled_at INTEGER"
+    ");"
+    "CREATE TABLE certificates ("
+    "  serial TEXT PRIMARY KEY NOT NULL,"
+    "  reg_id TEXT NOT NULL REFERENCES devices(reg_id),"
+    "  subject TEXT,"
+    "  not_before INTEGER,"
+    "  not_after INTEGER,"
+    "  pubkey_sha256 TEXT,"
+    "  client_addr TEXT,"
+    "  issued_at INTEGER,"
+    "  der BLOB NOT NULL"
+    ");"
+    "CREATE INDEX certificates_reg_id ON certificates(reg_id);"
+    "PRAGMA user_version = 1;";
+/* clang-format on */
+
+#define XB_SQ_DEVICE_COLUMNS                                                                       \
+    "reg_id, enabled, source, created_at, enrolled_at, "                                           \
+    "(SELECT count(*) FROM certificates c WHERE c.reg_id = d.reg_id)"
+#define XB_SQ_CERT_COLUMNS                                                                         \
+    "serial, reg_id, subject, not_before, not_after, pubkey_sha256, client_addr, issued_at, der"
+
+/* Statements used on every request or admin call, prepared once per connection. The listing
+ * queries are prepared per call instead: their callbacks may call back into the registry, and
+ * a cached statement must not be reset under a running iteration. */
+enum {
+    XB_SQ_BEGIN,
+    XB_SQ_COMMIT,
+    XB_SQ_ROLLBACK,
+    XB_SQ_VERSION,
+    XB_SQ_DEVICE_INSERT,
+    XB_SQ_DEVICE_INSERT_OPEN,
+    XB_SQ_DEVICE_GET,
+    XB_SQ_DEVICE_STATE,
+    XB_SQ_DEVICE_SET_ENABLED,
+    XB_SQ_DEVICE_ENROLL,
+    XB_SQ_CERT_INSERT,
+    XB_SQ__COUNT
+};
+
+static const char *const xb_sq_sql[XB_SQ__COUNT] = {
+    /* IMMEDIATE takes the write lock up front: the rule check and the write then see the same
+     * state, and a second worker waits instead of failing with SQLITE_BUSY at upgrade time. */
+    [XB_SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [XB_SQ_COMMIT] = "COMMIT",
+    [XB_SQ_ROLLBACK] = "ROLLBACK",
+    [XB_SQ_VERSION] = "PRAGMA user_version",
+    [XB_SQ_DEVICE_INSERT] = "INSERT INTO devices (reg_id, enabled, source, created_at) "
+                            "VALUES (?1, 1, 'allowlist', ?2)",
+    [XB_SQ_DEVICE_INSERT_OPEN] = "INSERT INTO devices (reg_id, enabled, source, created_at) "
+                                 "VALUES (?1, 1, 'open', ?2) ON CONFLICT (reg_id) DO NOTHING",
+    [XB_SQ_DEVICE_GET] = "SELECT " XB_SQ_DEVICE_COLUMNS " FROM devices d WHERE reg_id = ?1",
+    [XB_SQ_DEVICE_STATE] = "SELECT enabled, enrolled_at IS NOT NULL FROM devices WHERE reg_id = ?1",
+    [XB_SQ_DEVICE_SET_ENABLED] = "UPDATE devices SET enabled = ?1 WHERE reg_id = ?2",
+    [XB_SQ_DEVICE_ENROLL] = "UPDATE devices SET enrolled_at = ?1 WHERE reg_id = ?2 AND enabled = 1 "
+                            "AND (enrolled_at IS NULL OR ?3)",
+    [XB_SQ_CERT_INSERT] = "INSERT INTO certificates (serial, reg_id, subject, not_before, "
+                          "not_after, pubkey_sha256, client_addr, issued_at, der) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+};
+
+static const char xb_sq_device_list_sql[] =
+    "SELECT " XB_SQ_DEVICE_COLUMNS " FROM devices d ORDER BY reg_id";
+static const char xb_sq_cert_list_sql[] =
+    "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates ORDER BY issued_at, rowid";
+static const char xb_sq_cert_list_id_sql[] =
+    "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE reg_id = ?1 ORDER BY issued_at, rowid";
+
+typedef struct xb_sq {
+    xb_registry base;
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[XB_SQ__COUNT];
+} xb_sq;
+
+static xb_sq *xb_sq_of(xb_registry *r)
+{
+    return (xb_sq *)r;
+}
+
+/* ---- small helpers ---- */
+
+/* The failure message always names the file and what was being done, then SQLite's reason;
+ * call it before anything else touches the connection (ROLLBACK replaces the message). */
+static xb_err xb_sq_fail(xb_sq *s, xb_diag *d, const char *what)
+{
+    return xb_fail(d, XB_ERR_REGISTRY, "registry sqlite:%s: %s: %s", s->path, what,
+                   sqlite3_errmsg(s->db));
+}
+
+static void xb_sq_reset(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Run a cached statement that returns no rows. */
+static xb_err xb_sq_run(xb_sq *s, int which, xb_diag *d, const char *what)
+{
+    int rc = sqlite3_step(s->stmt[which]);
+    xb_err err = rc == SQLITE_DONE ? XB_OK : xb_sq_fail(s, d, what);
+    xb_sq_reset(s->stmt[which]);
+    return err;
+}
+
+static xb_err xb_sq_begin(xb_sq *s, xb_diag *d)
+{
+    return xb_sq_run(s, XB_SQ_BEGIN, d, "cannot start a transaction");
+}
+
+/* Some errors (SQLITE_FULL, I/O errors) already rolled the transaction back; a second ROLLBACK
+ * would only replace the useful message with "no transaction is active". */
+static void xb_sq_rollback(xb_sq *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        xb_sq_run(s, XB_SQ_ROLLBACK, NULL, "rollback");
+}
+
+static xb_err xb_sq_commit(xb_sq *s, xb_diag *d)
+{
+    xb_err err = xb_sq_run(s, XB_SQ_COMMIT, d, "cannot commit");
+    if (err != XB_OK)
+        xb_sq_rollback(s);
+    return err;
+}
+
+static void xb_sq_copy_text(sqlite3_stmt *st, int col, char *buf, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(buf, size, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* An empty optional field is stored as NULL ("not known"), not as "". */
+static int xb_sq_bind_opt_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+static int xb_sq_bind_id(sqlite3_stmt *st, int idx, const char *reg_id)
+{
+    return sqlite3_bind_text(st, idx, reg_id, -1, SQLITE_STATIC);
+}
+
+/* ---- opening ---- */
+
+/* The registry says which devices may get certificates, so it must not be world-readable or
+ * writable. SQLite would create it 0644 (less the umask); create it first with 0600 (and its
+ * -wal and -shm files inherit the database file's mode). */
+static xb_err xb_sq_create_private(const char *path, xb_diag *d)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return XB_OK;
+        return xb_fail(d, XB_ERR_REGISTRY, "cannot create registry database %s: %s", path,
+                       strerror(errno));
+    }
+    /* A umask like 0277 would leave the owner unable to write; make the mode exact. */
+    int rc = fchmod(fd, 0600);
+    int saved = errno;
+    close(fd);
+    if (rc != 0)
+        return xb_fail(d, XB_ERR_REGISTRY, "cannot chmod registry database %s: %s", path,
+                       strerror(saved));
+    return XB_OK;
+}
+
+static xb_err xb_sq_exec(xb_sq *s, const char *sql, xb_diag *d, const char *what)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, what);
+    return XB_OK;
+}
+
+static xb_err xb_sq_set_wal(xb_sq *s, xb_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot set WAL mode");
+    xb_err err = XB_OK;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        err = xb_sq_fail(s, d, "cannot set WAL mode");
+    } else {
+        const unsigned char *mode = sqlite3_column_text(st, 0);
+        /* SQLite answers with the mode it kept; anything but WAL (e.g. on a file system
+         * without shared memory) would silently serialize the workers. */
+        if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+            err = xb_fail(d, XB_ERR_REGISTRY,
+                          "registry sqlite:%s: the file system does not allow WAL mode "
+                          "(journal mode stays \"%s\")",
+                          s->path, mode != NULL ? (const char *)mode : "?");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static xb_err xb_sq_configure(xb_sq *s, xb_diag *d)
+{
+    sqlite3_busy_timeout(s->db, XB_SQ_BUSY_TIMEOUT_MS);
+    xb_err err = xb_sq_exec(s, "PRAGMA foreign_keys = ON", d, "cannot enable foreign keys");
+    if (err == XB_OK)
+        err = xb_sq_exec(s, "PRAGMA synchronous = FULL", d, "cannot set synchronous=FULL");
+    if (err == XB_OK)
+        err = xb_sq_set_wal(s, d);
+    return err;
+}
+
+static xb_err xb_sq_read_version(xb_sq *s, sqlite3_stmt *st, int *version, xb_diag *d)
+{
+    int rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        err = xb_sq_fail(s, d, "cannot read the schema version");
+    sqlite3_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_version_check(xb_sq *s, int version, xb_diag *d)
+{
+    if (version > XB_SQ_SCHEMA_VERSION)
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "registry sqlite:%s has schema version %d, newer than this xboot "
+                       "understands (%d); upgrade xboot",
+                       s->path, version, XB_SQ_SCHEMA_VERSION);
+    return XB_OK;
+}
+
+/* Create the schema if the file is new. Runs at every open, in every worker, so the common
+ * case (already current) takes no write lock, and creation re-checks the version under the
+ * lock in case another worker created it first. */
+static xb_err xb_sq_migrate(xb_sq *s, xb_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot read the schema version");
+    int version = 0;
+    xb_err err = xb_sq_read_version(s, st, &version, d);
+    if (err == XB_OK)
+        err = xb_sq_version_check(s, version, d);
+    if (err != XB_OK || version == XB_SQ_SCHEMA_VERSION) {
+        sqlite3_finalize(st);
+        return err;
+    }
+    err = xb_sq_exec(s, "BEGIN IMMEDIATE", d, "cannot start the schema transaction");
+    if (err == XB_OK)
+        err = xb_sq_read_version(s, st, &version, d);
+    if (err == XB_OK)
+        err = xb_sq_version_check(s, version, d);
+    if (err == XB_OK && version == 0)
+        err = xb_sq_exec(s, xb_sq_schema_v1, d, "cannot create the schema");
+    if (err == XB_OK)
+        err = xb_sq_exec(s, "COMMIT", d, "cannot commit the schema");
+    if (err != XB_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static xb_err xb_sq_prepare_all(xb_sq *s, xb_diag *d)
+{
+    for (int i = 0; i < XB_SQ__COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, xb_sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK)
+            return xb_sq_fail(s, d, "cannot prepare statements");
+    }
+    return XB_OK;
+}
+
+static void xb_sq_close(xb_registry *r)
+{
+    xb_sq *s = xb_sq_of(r);
+    for (int i = 0; i < XB_SQ__COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    /* Closing the last connection checkpoints the WAL into the main file. */
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+static const xb_registry_ops xb_sq_ops;
+
+xb_err xb_registry_sqlite_open(const char *path, xb_registry **out, xb_diag *d)
+{
+    xb_err err = xb_sq_create_private(path, d);
+    if (err != XB_OK)
+        return err;
+    xb_sq *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory opening the registry");
+    }
+    s->base.ops = &xb_sq_ops;
+    /* No SQLITE_OPEN_CREATE: the file was created above with the right mode; if it vanished
+     * since, failing is better than recreating it 0644. NOMUTEX: one handle per thread. */
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        err = xb_fail(d, XB_ERR_REGISTRY, "cannot open registry database %s: %s", path,
+                      s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+        xb_sq_close(&s->base);
+        return err;
+    }
+    /* Extended codes tell a duplicate ID (SQLITE_CONSTRAINT_PRIMARYKEY) from other failures. */
+    sqlite3_extended_result_codes(s->db, 1);
+    err = xb_sq_configure(s, d);
+    if (err == XB_OK)
+        err = xb_sq_migrate(s, d);
+    if (err == XB_OK)
+        err = xb_sq_prepare_all(s, d);
+    if (err != XB_OK) {
+        xb_sq_close(&s->base);
+        return err;
+    }
+    *out = &s->base;
+    return XB_OK;
+}
+
+/* ---- operations ---- */
+
+static xb_err xb_sq_ping(xb_registry *r, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    int version = 0;
+    /* Reading the header goes to the file (and the WAL index), unlike "SELECT 1". */
+    xb_err err = xb_sq_read_version(s, s->stmt[XB_SQ_VERSION], &version, d);
+    if (err == XB_OK && version != XB_SQ_SCHEMA_VERSION)
+        err = xb_fail(d, XB_ERR_REGISTRY,
+                      "registry sqlite:%s: schema version changed to %d while running", s->path,
+                      version);
+    return err;
+}
+
+/* In a batch, a primary key clash with an earlier element is the caller's duplicate, not an
+ * existing device; say which, since the fix differs. */
+static int xb_sq_listed_before(const char *const *reg_ids, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(reg_ids[j], reg_ids[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static xb_err xb_sq_insert_device(xb_sq *s, const char *const *reg_ids, size_t i, time_t now,
+                                  xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_INSERT];
+    int rc = xb_sq_bind_id(st, 1, reg_ids[i]);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        err = xb_fail(d, XB_ERR_EXISTS,
+                      xb_sq_listed_before(reg_ids, i) ? "device %s is listed twice"
+                                                      : "device %s is already registered",
+                      reg_ids[i]);
+    else if (rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot add a device");
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+                                    size_t *bad, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    time_t now = time(NULL);
+    xb_err err = xb_sq_begin(s, d);
+    if (err != XB_OK)
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        err = xb_sq_insert_device(s, reg_ids, i, now, d);
+        if (err != XB_OK) {
+            if (bad != NULL)
+                *bad = i;
+            xb_sq_rollback(s);
+            return err;
+        }
+    }
+    return xb_sq_commit(s, d);
+}
+
+static void xb_sq_read_device(sqlite3_stmt *st, xb_device *out)
+{
+    memset(out, 0, sizeof *out);
+    xb_sq_copy_text(st, 0, out->reg_id, sizeof out->reg_id);
+    out->enabled = sqlite3_column_int(st, 1) != 0;
+    xb_sq_copy_text(st, 2, out->source, sizeof out->source);
+    out->created_at = (time_t)sqlite3_column_int64(st, 3);
+    out->enrolled_at = (time_t)sqlite3_column_int64(st, 4); /* NULL reads as 0 */
+    out->cert_count = sqlite3_column_int64(st, 5);
+}
+
+static xb_err xb_sq_unknown(const char *reg_id, xb_diag *d)
+{
+    return xb_fail(d, XB_ERR_DEVICE_UNKNOWN, "device %s is not registered", reg_id);
+}
+
+static xb_err xb_sq_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_GET];
+    int rc = xb_sq_bind_id(st, 1, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        xb_sq_read_device(st, out);
+    else if (rc == SQLITE_DONE)
+        err = xb_sq_unknown(reg_id, d);
+    else
+        err = xb_sq_fail(s, d, "cannot read a device");
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_device_set_enabled(xb_registry *r, const char *reg_id, int enabled, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_SET_ENABLED];
+    int rc = sqlite3_bind_int(st, 1, enabled);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_id(st, 2, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot update a device");
+    else if (sqlite3_changes(s->db) == 0)
+        err = xb_sq_unknown(reg_id, d);
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_device_each(xb_registry *r, xb_err (*fn)(const xb_device *, void *), void *ctx,
+                                xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, xb_sq_device_list_sql, -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot list devices");
+    xb_err err = XB_OK;
+    int rc = SQLITE_OK;
+    while (err == XB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        xb_device dev;
+        xb_sq_read_device(st, &dev);
+        err = fn(&dev, ctx);
+    }
+    if (err == XB_OK && rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot list devices");
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* The enrollment rules, judged on the device row as it is now. Used alone (check_enroll) and
+ * inside record_issuance's transaction to say why the conditional UPDATE matched nothing. */
+static xb_err xb_sq_judge(xb_sq *s, const char *reg_id, const xb_enroll_rules *rules, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_STATE];
+    int rc = xb_sq_bind_id(st, 1, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int enabled = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    int enrolled = rc == SQLITE_ROW && sqlite3_column_int(st, 1) != 0;
+    xb_err err = XB_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot read a device");
+    else if (rc == SQLITE_DONE && !rules->open_mode)
+        err = xb_sq_unknown(reg_id, d);
+    else if (rc == SQLITE_ROW && !enabled)
+        err = xb_fail(d, XB_ERR_DEVICE_DISABLED, "device %s is disabled", reg_id);
+    else if (rc == SQLITE_ROW && enrolled && !rules->allow_reenroll)
+        err = xb_fail(d, XB_ERR_ALREADY_ENROLLED, "device %s already has a certificate", reg_id);
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_check_enroll(xb_registry *r, const char *reg_id, const xb_enroll_rules *rules,
+                                 xb_diag *d)
+{
+    return xb_sq_judge(xb_sq_of(r), reg_id, rules, d);
+}
+
+static xb_err xb_sq_insert_open_device(xb_sq *s, const char *reg_id, time_t now, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_INSERT_OPEN];
+    int rc = xb_sq_bind_id(st, 1, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = rc == SQLITE_DONE ? XB_OK : xb_sq_fail(s, d, "cannot add an open-mode device");
+    xb_sq_reset(st);
+    return err;
+}
+
+/* 1 if the device row was marked enrolled, 0 if the rules refused, -1 on a database error. */
+static int xb_sq_mark_enrolled(xb_sq *s, const char *reg_id, time_t when, int allow_reenroll,
+                               xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_ENROLL];
+    int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)when);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_id(st, 2, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 3, allow_reenroll != 0);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int result = 1;
+    if (rc != SQLITE_DONE) {
+        xb_sq_fail(s, d, "cannot mark the device enrolled");
+        result = -1;
+    } else if (sqlite3_changes(s->db) == 0) {
+        result = 0;
+    }
+    xb_sq_reset(st);
+    return result;
+}
+
+static xb_err xb_sq_insert_cert(xb_sq *s, const xb_cert_record *rec, time_t issued_at, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_INSERT];
+    int rc = sqlite3_bind_text(st, 1, rec->serial, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_id(st, 2, rec->reg_id);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_opt_text(st, 3, rec->subject);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)rec->not_before);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)rec->not_after);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_opt_text(st, 6, rec->pubkey_sha256);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_opt_text(st, 7, rec->client_addr);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 8, (sqlite3_int64)issued_at);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(st, 9, rec->der, (sqlite3_uint64)rec->der_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "cannot record certificate %s", rec->serial);
+        err = xb_sq_fail(s, d, what);
+    }
+    xb_sq_reset(st);
+    return err;
+}
+
+/* The steps of record_issuance inside the open transaction; the caller commits or rolls back. */
+static xb_err xb_sq_issue_in_tx(xb_sq *s, const xb_cert_record *rec, const xb_enroll_rules *rules,
+                                time_t when, xb_diag *d)
+{
+    if (rules->open_mode) {
+        xb_err err = xb_sq_insert_open_device(s, rec->reg_id, when, d);
+        if (err != XB_OK)
+            return err;
+    }
+    int marked = xb_sq_mark_enrolled(s, rec->reg_id, when, rules->allow_reenroll, d);
+    if (marked < 0)
+        return XB_ERR_REGISTRY;
+    if (marked == 0) {
+        xb_err err = xb_sq_judge(s, rec->reg_id, rules, d);
+        /* The UPDATE refused, so the judgment must too; if it does not, the two disagree on
+         * the rules and that is a bug, not a reason to write. */
+        if (err == XB_OK)
+            err = xb_fail(d, XB_ERR_INTERNAL,
+                          "registry: enrollment of %s refused for no known reason", rec->reg_id);
+        return err;
+    }
+    return xb_sq_insert_cert(s, rec, when, d);
+}
+
+static xb_err xb_sq_record_issuance(xb_registry *r, const xb_cert_record *rec,
+                                    const xb_enroll_rules *rules, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    time_t when = rec->issued_at != 0 ? rec->issued_at : time(NULL);
+    xb_err err = xb_sq_begin(s, d);
+    if (err != XB_OK)
+        return err;
+    err = xb_sq_issue_in_tx(s, rec, rules, when, d);
+    if (err != XB_OK) {
+        xb_sq_rollback(s);
+        return err;
+    }
+    return xb_sq_commit(s, d);
+}
+
+static void xb_sq_read_cert(sqlite3_stmt *st, xb_cert_record *out)
+{
+    memset(out, 0, sizeof *out);
+    xb_sq_copy_text(st, 0, out->serial, sizeof out->serial);
+    xb_sq_copy_text(st, 1, out->reg_id, sizeof out->reg_id);
+    xb_sq_copy_text(st, 2, out->subject, sizeof out->subject);
+    out->not_before = (time_t)sqlite3_column_int64(st, 3);
+    out->not_after = (time_t)sqlite3_column_int64(st, 4);
+    xb_sq_copy_text(st, 5, out->pubkey_sha256, sizeof out->pubkey_sha256);
+    xb_sq_copy_text(st, 6, out->client_addr, sizeof out->client_addr);
+    out->issued_at = (time_t)sqlite3_column_int64(st, 7);
+    out->der = sqlite3_column_blob(st, 8);
+    out->der_len = (size_t)sqlite3_column_bytes(st, 8);
+}
+
+static xb_err xb_sq_cert_each(xb_registry *r, const char *reg_id,
+                              xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = NULL;
+    const char *sql = reg_id != NULL ? xb_sq_cert_list_id_sql : xb_sq_cert_list_sql;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot list certificates");
+    if (reg_id != NULL && xb_sq_bind_id(st, 1, reg_id) != SQLITE_OK) {
+        xb_err err = xb_sq_fail(s, d, "cannot list certificates");
+        sqlite3_finalize(st);
+        return err;
+    }
+    xb_err err = XB_OK;
+    int rc = SQLITE_OK;
+    while (err == XB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        xb_cert_record rec;
+        xb_sq_read_cert(st, &rec);
+        err = fn(&rec, ctx);
+    }
+    if (err == XB_OK && rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot list certificates");
+    sqlite3_finalize(st);
+    return err;
+}
+
+static const xb_registry_ops xb_sq_ops = {
+    .close = xb_sq_close,
+    .ping = xb_sq_ping,
+    .device_add_many = xb_sq_device_add_many,
+    .device_get = xb_sq_device_get,
+    .device_set_enabled = xb_sq_device_set_enabled,
+    .device_each = xb_sq_device_each,
+    .check_enroll = xb_sq_check_enroll,
+    .record_issuance = xb_sq_record_issuance,
+    .cert_each = xb_sq_cert_each,
+};

@@ -1,0 +1,38 @@
+/* xbootd configuration: an INI file (libinih) whose every key can be overridden by an
+ * environment variable XBOOT_<SECTION>_<KEY> (how the original read Azure App Settings).
+ * docs/configuration.md documents every key; keep the two in step. */
+#ifndef XB_CONFIG_H
+#define XB_CONFIG_H
+
+#include "xb_error.h"
+
+typedef struct xb_config {
+    /* [server] */
+    char *listen;      /* HTTPS "HOST:PORT"; "" disables HTTPS (then http_listen is required) */
+    char *tls_cert;
+    char *tls_key;
+    char *http_listen; /* plain HTTP "HOST:PORT" for use behind a TLS-terminating proxy; "" off */
+    int threads;       /* event loops, one worker process each; 0 = one per core */
+    int timeout_seconds;
+    char *log_level;
+    /* [ca] */
+    char *ca_cert;
+    char *ca_key;
+    char *ca_chain;
+    int validity_days;
+    char *subject_attributes;
+    /* [registry] */
+    char *registry_db;
+    /* [enroll] */
+    char *mode; /* "allowlist" | "open" */
+    int open_mode;
+    char *api_key; /* secret: never logged */
+    int allow_reenroll;
+} xb_config;
+
+/* Load path (may be NULL: defaults and environment only). Relative paths in the file are
+ * resolved against the file's directory. On failure d names the key and the problem. */
+xb_err xb_config_load(const char *path, xb_config **out, xb_diag *d);
+void xb_config_free(xb_config *cfg);
+
+#endif

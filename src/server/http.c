@@ -1,0 +1,169 @@
+#include "http.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/rand.h>
+
+#include "xb_log.h"
+#include "xb_util.h"
+
+/* Headers are small for every client we serve; a large header block is an attack. */
+#define XB_MAX_HEADERS (16 * 1024)
+
+typedef struct xb_route {
+    const char *path;
+    int case_insensitive; /* Azure Functions routes are case-insensitive: /api/Certificate */
+    enum evhttp_cmd_type methods;
+    const char *allow; /* Allow header for 405 */
+    void (*handler)(xb_exchange *ex);
+} xb_route;
+
+static const xb_route xb_routes[] = {
+    {"/api/certificate", 1, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
+    {"/healthz", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
+};
+
+static const char *xb_http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+static void xb_http_log(const xb_exchange *ex)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double ms = (double)(now.tv_sec - ex->start.tv_sec) * 1e3 +
+                (double)(now.tv_usec - ex->start.tv_usec) / 1e3;
+    xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s",
+            ex->request_id, ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
+            ex->serial[0] ? " serial=" : "", ex->serial);
+}
+
+void xb_http_reply_json(xb_exchange *ex, int status, const char *json)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(ex->req);
+    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Request-Id", ex->request_id);
+    struct evbuffer *body = evbuffer_new();
+    if (body != NULL && evhttp_request_get_command(ex->req) != EVHTTP_REQ_HEAD)
+        evbuffer_add(body, json, strlen(json));
+    ex->status = status;
+    evhttp_send_reply(ex->req, status, xb_http_reason(status), body);
+    if (body != NULL)
+        evbuffer_free(body);
+    xb_http_log(ex);
+}
+
+void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *json = NULL;
+    if (o != NULL && cJSON_AddStringToObject(o, "error", xb_err_code(err)) &&
+        cJSON_AddStringToObject(o, "message", message ? message : xb_strerror(err)) &&
+        cJSON_AddStringToObject(o, "requestId", ex->request_id))
+        json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    ex->outcome = xb_err_code(err);
+    xb_http_reply_json(ex, xb_err_http_status(err),
+                       json ? json : "{\"error\":\"out_of_memory\",\"message\":\"out of memory\"}");
+    cJSON_free(json);
+}
+
+static int xb_route_matches(const xb_route *r, const char *path)
+{
+    return r->case_insensitive ? strcasecmp(r->path, path) == 0 : strcmp(r->path, path) == 0;
+}
+
+static void xb_http_dispatch(struct evhttp_request *req, void *arg)
+{
+    xb_exchange ex = {.req = req, .srv = arg, .outcome = "-", .status = 0};
+    gettimeofday(&ex.start, NULL);
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        memset(rnd, 0, sizeof rnd);
+    xb_hex(rnd, sizeof rnd, ex.request_id);
+    strcpy(ex.reg_id, "-");
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
+    snprintf(ex.client_addr, sizeof ex.client_addr, "%s", peer ? peer : "-");
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || path[0] == '\0')
+        path = "/";
+    for (size_t i = 0; i < sizeof xb_routes / sizeof xb_routes[0]; i++) {
+        const xb_route *r = &xb_routes[i];
+        if (!xb_route_matches(r, path))
+            continue;
+        if (!(evhttp_request_get_command(req) & r->methods)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->allow);
+            xb_http_reply_error(&ex, XB_ERR_METHOD_NOT_ALLOWED, NULL);
+            return;
+        }
+        r->handler(&ex);
+        return;
+    }
+    xb_http_reply_error(&ex, XB_ERR_NOT_FOUND, NULL);
+}
+
+static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new(arg);
+    if (ssl == NULL)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* Devices often drop the connection without close_notify after reading the answer. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, SSL_CTX *ssl_ctx, int fd,
+                           struct evhttp_bound_socket **bound)
+{
+    struct evhttp *http = evhttp_new(base);
+    if (http == NULL)
+        return NULL;
+    /* Every method reaches the dispatcher so that unknown ones get our JSON 405. */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout(http, srv->cfg->timeout_seconds);
+    evhttp_set_max_headers_size(http, XB_MAX_HEADERS);
+    evhttp_set_max_body_size(http, XB_HTTP_TRANSPORT_MAX_BODY);
+    evhttp_set_default_content_type(http, "application/json; charset=utf-8");
+    evhttp_set_gencb(http, xb_http_dispatch, srv);
+    if (ssl_ctx != NULL)
+        evhttp_set_bevcb(http, xb_http_tls_bev, ssl_ctx);
+    *bound = evhttp_accept_socket_with_handle(http, fd);
+    if (*bound == NULL) {
+        evhttp_free(http);
+        return NULL;
+    }
+    return http;
+}

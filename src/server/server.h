@@ -1,0 +1,39 @@
+/* What one xbootd worker holds: configuration, the loaded CA, its own registry handle. */
+#ifndef XB_SERVER_H
+#define XB_SERVER_H
+
+#include <openssl/ssl.h>
+
+#include "ca.h"
+#include "config.h"
+#include "registry.h"
+
+typedef struct xb_server {
+    const xb_config *cfg;
+    xb_ca *ca;         /* loaded once, before the workers fork */
+    SSL_CTX *ssl_ctx;  /* NULL when HTTPS is off */
+    xb_registry *reg;  /* opened in each worker after fork */
+    xb_enroll_rules rules;
+} xb_server;
+
+/* Bodies above this are refused (413) by the application; the transport caps at
+ * XB_HTTP_TRANSPORT_MAX_BODY so an oversized upload is never buffered whole. */
+#define XB_MAX_BODY (64 * 1024)
+#define XB_HTTP_TRANSPORT_MAX_BODY (1024 * 1024)
+
+/* One enrollment, whichever wire format brought it (xboot JSON now, EST later). */
+typedef struct xb_enroll_request {
+    const char *reg_id; /* already checked with xb_regid_valid */
+    const uint8_t *csr_der;
+    size_t csr_len;
+    const char *client_addr;
+} xb_enroll_request;
+
+/* Authorize, check the CSR, sign, and commit the record. On XB_OK, out holds the certificate
+ * and its record is durable. On error nothing was written. */
+xb_err xb_enroll(xb_server *srv, const xb_enroll_request *req, xb_issued *out, xb_diag *d);
+
+/* TLS server context from PEM files: TLS 1.2 and 1.3 only. */
+xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out, xb_diag *d);
+
+#endif

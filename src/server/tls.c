@@ -1,0 +1,30 @@
+#include "server.h"
+
+#include <openssl/err.h>
+
+xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out, xb_diag *d)
+{
+    *out = NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot create TLS context");
+    xb_err err = XB_OK;
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot set TLS versions");
+    else if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1)
+        err = xb_fail_ssl(d, XB_ERR_CONFIG, "[server] tls_cert");
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1)
+        err = xb_fail_ssl(d, XB_ERR_CONFIG, "[server] tls_key");
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        err = xb_fail(d, XB_ERR_CONFIG, "[server] tls_key does not match tls_cert");
+    if (err != XB_OK) {
+        SSL_CTX_free(ctx);
+        return err;
+    }
+    /* Enrollment is one request per connection for most devices; tickets still help fleets
+     * that renew. No renegotiation, no compression (defaults in OpenSSL 3). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    *out = ctx;
+    return XB_OK;
+}

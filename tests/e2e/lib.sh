@@ -1,0 +1,156 @@
+# Shared helpers of the end-to-end tests. Source it; it makes a temp dir, and on exit stops
+# every process it started and removes the dir. Everything listens on 127.0.0.1 only.
+set -u
+
+XB_BIN=${XB_BIN:?XB_BIN must name the build directory}
+XB_FIXTURES=${XB_FIXTURES:?XB_FIXTURES must name tests/fixtures}
+XB_TMP=$(mktemp -d /tmp/xboot-e2e.XXXXXX)
+XB_PASS=0
+XB_FAIL=0
+XB_PID=""
+
+xb_cleanup() {
+  xb_stop_server
+  rm -rf "$XB_TMP"
+}
+trap xb_cleanup EXIT
+
+xb_ok()   { XB_PASS=$((XB_PASS + 1)); echo "ok   - $*"; }
+xb_bad()  { XB_FAIL=$((XB_FAIL + 1)); echo "FAIL - $*"; }
+xb_check() { # xb_check "description" command...
+  local what=$1; shift
+  if "$@"; then xb_ok "$what"; else xb_bad "$what"; fi
+}
+xb_eq() { # xb_eq "description" actual expected
+  if [ "$2" = "$3" ]; then xb_ok "$1"; else xb_bad "$1 (got '$2', want '$3')"; fi
+}
+xb_contains() { # xb_contains "description" haystack needle
+  case "$2" in *"$3"*) xb_ok "$1" ;; *) xb_bad "$1 ('$3' not in: $2)" ;; esac
+}
+xb_finish() {
+  echo "$XB_PASS passed, $XB_FAIL failed"
+  [ "$XB_FAIL" -eq 0 ] && [ "$XB_PASS" -gt 0 ]
+}
+
+# A development CA in $XB_TMP/ca (key type $1, default ec-p256).
+xb_ca_init() {
+  "$XB_BIN/xbootctl" ca init --dir "$XB_TMP/ca" --key-type "${1:-ec-p256}" >/dev/null
+}
+
+XB_DB="$XB_TMP/xboot.db"
+xb_ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB"; }
+
+# Write $XB_TMP/xboot.conf; extra lines (e.g. "[enroll]" "mode = open") are appended.
+xb_write_config() {
+  cat >"$XB_TMP/xboot.conf" <<CONF
+[server]
+listen = 127.0.0.1:0
+tls_cert = ca/tls.pem
+tls_key = ca/tls.key
+threads = 2
+timeout_seconds = ${XB_TIMEOUT:-5}
+
+[ca]
+cert = ca/signing-ca.pem
+key = ca/signing-ca.key
+chain = ca/chain.pem
+
+[registry]
+db = sqlite:xboot.db
+CONF
+  local line
+  for line in "$@"; do echo "$line" >>"$XB_TMP/xboot.conf"; done
+}
+
+# Start xbootd with $XB_TMP/xboot.conf; sets XB_URL (https) and XB_HTTP_URL (if plain HTTP on).
+xb_start_server() {
+  : >"$XB_TMP/xbootd.log"
+  "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
+  XB_PID=$!
+  local i port=""
+  for i in $(seq 1 100); do # at most 10 s
+    port=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$XB_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "xbootd did not start:"; cat "$XB_TMP/xbootd.log"; XB_PID=""; return 1
+  fi
+  XB_URL="https://127.0.0.1:$port"
+  local hport
+  hport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
+  XB_HTTP_URL=${hport:+http://127.0.0.1:$hport}
+  # Wait until a worker answers (bounded).
+  for i in $(seq 1 50); do
+    curl -s -o /dev/null --max-time 2 --cacert "$XB_TMP/ca/root-ca.pem" "$XB_URL/healthz" && return 0
+    sleep 0.1
+  done
+  echo "xbootd does not answer /healthz"; cat "$XB_TMP/xbootd.log"; return 1
+}
+
+xb_stop_server() {
+  [ -n "$XB_PID" ] || return 0
+  kill -TERM "$XB_PID" 2>/dev/null
+  local i
+  for i in $(seq 1 150); do kill -0 "$XB_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$XB_PID" 2>/dev/null
+  wait "$XB_PID" 2>/dev/null
+  XB_PID=""
+  # Under ASan/UBSan a report in any worker fails the test.
+  if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$XB_TMP/xbootd.log"; then
+    xb_bad "sanitizer report in xbootd log"; grep -A30 -E "Sanitizer|runtime error" "$XB_TMP/xbootd.log" | head -60
+  fi
+}
+
+# A CSR: xb_csr TYPE CN OUT_PREFIX -> OUT_PREFIX.key, OUT_PREFIX.der; TYPE: ec-p256 ec-p384
+# rsa-2048 rsa-pss (RSA-2048 signed RSASSA-PSS/SHA-512 as the .NET client does) rsa-1024 ed25519.
+xb_csr() {
+  local type=$1 cn=$2 out=$3 subj="/CN=$2"
+  [ -n "${XB_CSR_SUBJ:-}" ] && subj=$XB_CSR_SUBJ
+  case "$type" in
+    ec-p256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out.key" ;;
+    ec-p384) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$out.key" ;;
+    rsa-2048|rsa-pss) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out.key" ;;
+    rsa-1024) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$out.key" ;;
+    ed25519) openssl genpkey -algorithm ED25519 -out "$out.key" ;;
+    ec-p521) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out "$out.key" ;;
+  esac 2>/dev/null
+  local sigopt=()
+  [ "$type" = rsa-pss ] && sigopt=(-sha512 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:64)
+  openssl req -new -key "$out.key" -subj "$subj" "${sigopt[@]}" -outform DER -out "$out.der" 2>/dev/null
+}
+
+xb_b64() { base64 -w0 <"$1"; }
+
+# POST a body to /api/certificate. xb_post BODY [QUERY] [curl args...]
+# Sets XB_STATUS and XB_BODY.
+xb_post() {
+  local body=$1 query=${2:-}; shift 2 2>/dev/null || shift $#
+  printf '%s' "$body" >"$XB_TMP/req.json"
+  XB_STATUS=$(curl -s -o "$XB_TMP/resp.json" -w '%{http_code}' --max-time 20 \
+    --cacert "$XB_TMP/ca/root-ca.pem" -X POST -H 'Content-Type:' \
+    --data-binary "@$XB_TMP/req.json" "$@" "$XB_URL/api/certificate$query")
+  XB_BODY=$(cat "$XB_TMP/resp.json" 2>/dev/null)
+}
+
+xb_enroll_body() { # xb_enroll_body REGID CSR_DER_FILE
+  printf '{"RegistrationId":"%s","Csr":"%s"}' "$1" "$(xb_b64 "$2")"
+}
+
+# A field of the last JSON answer (python3 reads JSON strictly).
+xb_json() {
+  python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+v=d
+for k in sys.argv[2].split("."):
+    v=v[int(k)] if isinstance(v,list) else v.get(k)
+print("" if v is None else v)' "$XB_TMP/resp.json" "$1" 2>/dev/null
+}
+
+# Write the issued certificate of the last answer as PEM to $1.
+xb_save_cert() {
+  xb_json Certificate | base64 -d >"$1.der" && openssl x509 -inform DER -in "$1.der" -out "$1"
+}
+
+xb_cert_rows() { sqlite3 "$XB_DB" "select count(*) from certificates${1:+ where reg_id='$1'};"; }

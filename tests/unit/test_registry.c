@@ -1,0 +1,666 @@
+/* The registry contract (registry.h) against the SQLite backend, on real files in a temporary
+ * directory: device administration, the one-time enrollment rules, atomicity of
+ * record_issuance (nothing written on refusal or failure), several worker handles racing on
+ * one file, and durability across close/reopen. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "registry.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    char url[160];
+} fixture;
+
+static const xb_enroll_rules allowlist_once = {.open_mode = 0, .allow_reenroll = 0};
+static const xb_enroll_rules allowlist_reenroll = {.open_mode = 0, .allow_reenroll = 1};
+static const xb_enroll_rules open_once = {.open_mode = 1, .allow_reenroll = 0};
+
+static const uint8_t fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x2a};
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/xb-test-registry-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/xboot.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    int rc = rmdir(f->dir);
+    free(f);
+    return rc;
+}
+
+static xb_registry *open_ok(const fixture *f)
+{
+    xb_registry *r = NULL;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_open(f->url, &r, &d);
+    if (err != XB_OK)
+        fail_msg("open %s: %s", f->url, xb_diag_message(&d, err));
+    return r;
+}
+
+static void add_ok(xb_registry *r, const char *id)
+{
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_add(r, id, &d);
+    if (err != XB_OK)
+        fail_msg("add %s: %s", id, xb_diag_message(&d, err));
+}
+
+static xb_cert_record make_rec(const char *reg_id, const char *serial, time_t issued_at)
+{
+    xb_cert_record rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.serial, sizeof rec.serial, "%s", serial);
+    snprintf(rec.reg_id, sizeof rec.reg_id, "%s", reg_id);
+    snprintf(rec.subject, sizeof rec.subject, "CN=%s", reg_id);
+    rec.not_before = issued_at - 300;
+    rec.not_after = issued_at + 365 * 86400;
+    snprintf(rec.pubkey_sha256, sizeof rec.pubkey_sha256, "%064d", 7);
+    snprintf(rec.client_addr, sizeof rec.client_addr, "192.0.2.10");
+    rec.issued_at = issued_at;
+    rec.der = fake_der;
+    rec.der_len = sizeof fake_der;
+    return rec;
+}
+
+static xb_err record(xb_registry *r, const char *id, const char *serial,
+                     const xb_enroll_rules *rules)
+{
+    xb_cert_record rec = make_rec(id, serial, time(NULL));
+    xb_diag d = {{0}};
+    return xb_registry_record_issuance(r, &rec, rules, &d);
+}
+
+static xb_err count_cert(const xb_cert_record *rec, void *ctx)
+{
+    (void)rec;
+    ++*(long long *)ctx;
+    return XB_OK;
+}
+
+static long long cert_rows(xb_registry *r, const char *reg_id)
+{
+    long long n = 0;
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_cert_each(r, reg_id, count_cert, &n, &d), XB_OK);
+    return n;
+}
+
+static xb_device get_ok(xb_registry *r, const char *id)
+{
+    xb_device dev;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_get(r, id, &dev, &d);
+    if (err != XB_OK)
+        fail_msg("get %s: %s", id, xb_diag_message(&d, err));
+    return dev;
+}
+
+/* ---- device administration ---- */
+
+typedef struct listing {
+    char ids[8][XB_REGID_MAX + 1];
+    int n;
+} listing;
+
+static xb_err collect_device(const xb_device *dev, void *ctx)
+{
+    listing *l = ctx;
+    if (l->n >= 8)
+        return XB_ERR_INTERNAL;
+    snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", dev->reg_id);
+    return XB_OK;
+}
+
+static void test_add_get_list(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    time_t before = time(NULL);
+    add_ok(r, "dev-b");
+    add_ok(r, "dev-a");
+    add_ok(r, "00:11:22:33:44:55");
+
+    xb_device dev = get_ok(r, "dev-a");
+    assert_string_equal(dev.reg_id, "dev-a");
+    assert_int_equal(dev.enabled, 1);
+    assert_string_equal(dev.source, "allowlist");
+    assert_true(dev.created_at >= before && dev.created_at <= time(NULL));
+    assert_int_equal(dev.enrolled_at, 0);
+    assert_int_equal(dev.cert_count, 0);
+
+    listing l = {.n = 0};
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_each(r, collect_device, &l, &d), XB_OK);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.ids[0], "00:11:22:33:44:55");
+    assert_string_equal(l.ids[1], "dev-a");
+    assert_string_equal(l.ids[2], "dev-b");
+
+    assert_int_equal(xb_registry_device_get(r, "dev-c", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+    assert_non_null(strstr(d.msg, "dev-c"));
+    assert_int_equal(xb_registry_ping(r, &d), XB_OK);
+    xb_registry_close(r);
+}
+
+static xb_err stop_after_one(const xb_device *dev, void *ctx)
+{
+    (void)dev;
+    return ++*(int *)ctx == 1 ? XB_ERR_IO : XB_OK;
+}
+
+static void test_each_stops_on_callback_error(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "a1");
+    add_ok(r, "a2");
+    int calls = 0;
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_each(r, stop_after_one, &calls, &d), XB_ERR_IO);
+    assert_int_equal(calls, 1);
+    xb_registry_close(r);
+}
+
+static void test_disable_enable(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-1", 0, &d), XB_OK);
+    assert_int_equal(get_ok(r, "dev-1").enabled, 0);
+    /* Setting the current state again is not an error. */
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-1", 0, &d), XB_OK);
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-1", 1, &d), XB_OK);
+    assert_int_equal(get_ok(r, "dev-1").enabled, 1);
+    assert_int_equal(xb_registry_device_set_enabled(r, "nobody", 0, &d), XB_ERR_DEVICE_UNKNOWN);
+    xb_registry_close(r);
+}
+
+static void test_invalid_ids_refused(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    char too_long[XB_REGID_MAX + 2];
+    memset(too_long, 'a', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    const char *bad[] = {"", "has space", "ends.", "quote\"", "new\nline", "caf\xc3\xa9", too_long};
+    xb_diag d = {{0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(xb_registry_device_add(r, bad[i], &d), XB_ERR_INVALID_REGISTRATION_ID);
+        /* The message shows the ID, but never raw control bytes or quotes. */
+        assert_null(strchr(d.msg, '\n'));
+    }
+    assert_int_equal(xb_registry_device_add(r, NULL, &d), XB_ERR_INVALID_REGISTRATION_ID);
+    xb_device dev;
+    assert_int_equal(xb_registry_device_get(r, "has space", &dev, &d),
+                     XB_ERR_INVALID_REGISTRATION_ID);
+    assert_int_equal(xb_registry_check_enroll(r, "has space", &open_once, &d),
+                     XB_ERR_INVALID_REGISTRATION_ID);
+    assert_int_equal(record(r, "has space", "01", &open_once), XB_ERR_INVALID_REGISTRATION_ID);
+
+    too_long[XB_REGID_MAX] = '\0'; /* exactly 128 characters is allowed */
+    add_ok(r, too_long);
+    listing l = {.n = 0};
+    assert_int_equal(xb_registry_device_each(r, collect_device, &l, &d), XB_OK);
+    assert_int_equal(l.n, 1);
+    xb_registry_close(r);
+}
+
+static void test_duplicates(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-a");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_add(r, "dev-a", &d), XB_ERR_EXISTS);
+    assert_non_null(strstr(d.msg, "already registered"));
+
+    /* A batch is all or nothing: dev-b must not survive dev-a's clash. */
+    const char *batch[] = {"dev-b", "dev-a"};
+    size_t bad = 99;
+    assert_int_equal(xb_registry_device_add_many(r, batch, 2, &bad, &d), XB_ERR_EXISTS);
+    assert_int_equal(bad, 1);
+    xb_device dev;
+    assert_int_equal(xb_registry_device_get(r, "dev-b", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+
+    const char *twice[] = {"dev-c", "dev-c"};
+    assert_int_equal(xb_registry_device_add_many(r, twice, 2, &bad, &d), XB_ERR_EXISTS);
+    assert_int_equal(bad, 1);
+    assert_non_null(strstr(d.msg, "listed twice"));
+
+    const char *invalid[] = {"dev-d", "dev e"};
+    assert_int_equal(xb_registry_device_add_many(r, invalid, 2, &bad, &d),
+                     XB_ERR_INVALID_REGISTRATION_ID);
+    assert_int_equal(bad, 1);
+    assert_int_equal(xb_registry_device_get(r, "dev-d", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+
+    const char *good[] = {"dev-d", "dev-e", "dev-f"};
+    assert_int_equal(xb_registry_device_add_many(r, good, 3, &bad, &d), XB_OK);
+    assert_int_equal(get_ok(r, "dev-f").enabled, 1);
+    xb_registry_close(r);
+}
+
+/* ---- enrollment rules ---- */
+
+typedef struct first_cert {
+    xb_cert_record rec;
+    uint8_t der[16];
+    int n;
+} first_cert;
+
+static xb_err keep_first(const xb_cert_record *rec, void *ctx)
+{
+    first_cert *fc = ctx;
+    if (fc->n++ == 0) {
+        fc->rec = *rec;
+        assert_true(rec->der_len <= sizeof fc->der);
+        memcpy(fc->der, rec->der, rec->der_len);
+        fc->rec.der = fc->der;
+    }
+    return XB_OK;
+}
+
+static void test_record_allowlist_success(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_check_enroll(r, "dev-1", &allowlist_once, &d), XB_OK);
+    xb_cert_record rec = make_rec("dev-1", "0a1b2c", 1700000000);
+    assert_int_equal(xb_registry_record_issuance(r, &rec, &allowlist_once, &d), XB_OK);
+
+    xb_device dev = get_ok(r, "dev-1");
+    assert_int_equal(dev.enrolled_at, 1700000000);
+    assert_int_equal(dev.cert_count, 1);
+
+    first_cert fc = {.n = 0};
+    assert_int_equal(xb_registry_cert_each(r, "dev-1", keep_first, &fc, &d), XB_OK);
+    assert_int_equal(fc.n, 1);
+    assert_string_equal(fc.rec.serial, "0a1b2c");
+    assert_string_equal(fc.rec.reg_id, "dev-1");
+    assert_string_equal(fc.rec.subject, "CN=dev-1");
+    assert_int_equal(fc.rec.not_before, rec.not_before);
+    assert_int_equal(fc.rec.not_after, rec.not_after);
+    assert_string_equal(fc.rec.pubkey_sha256, rec.pubkey_sha256);
+    assert_string_equal(fc.rec.client_addr, "192.0.2.10");
+    assert_int_equal(fc.rec.issued_at, 1700000000);
+    assert_int_equal(fc.rec.der_len, sizeof fake_der);
+    assert_memory_equal(fc.rec.der, fake_der, sizeof fake_der);
+    assert_int_equal(cert_rows(r, NULL), 1);
+    xb_registry_close(r);
+}
+
+static void test_record_unknown_writes_nothing(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_check_enroll(r, "ghost", &allowlist_once, &d),
+                     XB_ERR_DEVICE_UNKNOWN);
+    assert_int_equal(record(r, "ghost", "01", &allowlist_once), XB_ERR_DEVICE_UNKNOWN);
+    assert_int_equal(cert_rows(r, NULL), 0);
+    xb_device dev;
+    assert_int_equal(xb_registry_device_get(r, "ghost", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+    xb_registry_close(r);
+}
+
+static void test_record_disabled_writes_nothing(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-1", 0, &d), XB_OK);
+    assert_int_equal(xb_registry_check_enroll(r, "dev-1", &allowlist_once, &d),
+                     XB_ERR_DEVICE_DISABLED);
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_once), XB_ERR_DEVICE_DISABLED);
+    /* Open mode and re-enrollment do not override a disabled device. */
+    assert_int_equal(record(r, "dev-1", "02", &open_once), XB_ERR_DEVICE_DISABLED);
+    assert_int_equal(record(r, "dev-1", "03", &allowlist_reenroll), XB_ERR_DEVICE_DISABLED);
+    assert_int_equal(cert_rows(r, NULL), 0);
+    assert_int_equal(get_ok(r, "dev-1").enrolled_at, 0);
+    xb_registry_close(r);
+}
+
+static void test_second_issuance_refused(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_diag d = {{0}};
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_once), XB_OK);
+    assert_int_equal(xb_registry_check_enroll(r, "dev-1", &allowlist_once, &d),
+                     XB_ERR_ALREADY_ENROLLED);
+    xb_cert_record rec = make_rec("dev-1", "02", time(NULL));
+    assert_int_equal(xb_registry_record_issuance(r, &rec, &allowlist_once, &d),
+                     XB_ERR_ALREADY_ENROLLED);
+    assert_non_null(strstr(d.msg, "dev-1"));
+    assert_int_equal(cert_rows(r, "dev-1"), 1);
+    assert_int_equal(get_ok(r, "dev-1").cert_count, 1);
+    xb_registry_close(r);
+}
+
+static void test_reenroll_allowed(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_diag d = {{0}};
+    xb_cert_record one = make_rec("dev-1", "01", 1700000000);
+    xb_cert_record two = make_rec("dev-1", "02", 1700000100);
+    assert_int_equal(xb_registry_record_issuance(r, &one, &allowlist_reenroll, &d), XB_OK);
+    assert_int_equal(xb_registry_check_enroll(r, "dev-1", &allowlist_reenroll, &d), XB_OK);
+    assert_int_equal(xb_registry_record_issuance(r, &two, &allowlist_reenroll, &d), XB_OK);
+    assert_int_equal(cert_rows(r, "dev-1"), 2);
+    xb_device dev = get_ok(r, "dev-1");
+    assert_int_equal(dev.cert_count, 2);
+    assert_int_equal(dev.enrolled_at, 1700000100); /* the latest enrollment */
+
+    first_cert fc = {.n = 0};
+    assert_int_equal(xb_registry_cert_each(r, NULL, keep_first, &fc, &d), XB_OK);
+    assert_string_equal(fc.rec.serial, "01"); /* oldest first */
+    xb_registry_close(r);
+}
+
+static void test_open_mode_creates_device(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_check_enroll(r, "new-dev", &open_once, &d), XB_OK);
+    /* The read-only check must not have created it. */
+    xb_device dev;
+    assert_int_equal(xb_registry_device_get(r, "new-dev", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+
+    assert_int_equal(record(r, "new-dev", "01", &open_once), XB_OK);
+    dev = get_ok(r, "new-dev");
+    assert_string_equal(dev.source, "open");
+    assert_int_equal(dev.enabled, 1);
+    assert_int_equal(dev.cert_count, 1);
+    assert_true(dev.enrolled_at != 0);
+
+    assert_int_equal(record(r, "new-dev", "02", &open_once), XB_ERR_ALREADY_ENROLLED);
+    assert_int_equal(cert_rows(r, NULL), 1);
+
+    /* An operator-added device keeps its source when it enrolls in open mode. */
+    add_ok(r, "listed");
+    assert_int_equal(record(r, "listed", "03", &open_once), XB_OK);
+    assert_string_equal(get_ok(r, "listed").source, "allowlist");
+    xb_registry_close(r);
+}
+
+/* ---- failures leave nothing behind ---- */
+
+static void test_failed_insert_rolls_back(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    add_ok(r, "dev-2");
+    xb_diag d = {{0}};
+    xb_cert_record one = make_rec("dev-1", "dup", 1700000000);
+    assert_int_equal(xb_registry_record_issuance(r, &one, &allowlist_once, &d), XB_OK);
+    /* The certificate INSERT fails after the device was marked enrolled inside the same
+     * transaction; the mark must be rolled back with it. */
+    xb_cert_record clash = make_rec("dev-2", "dup", 1700000500);
+    assert_int_equal(xb_registry_record_issuance(r, &clash, &allowlist_once, &d), XB_ERR_REGISTRY);
+    assert_non_null(strstr(d.msg, "UNIQUE"));
+    assert_int_equal(get_ok(r, "dev-2").enrolled_at, 0);
+    assert_int_equal(cert_rows(r, "dev-2"), 0);
+    /* And the handle is still usable (no transaction left open). */
+    xb_cert_record fresh = make_rec("dev-2", "fresh", 1700000600);
+    assert_int_equal(xb_registry_record_issuance(r, &fresh, &allowlist_once, &d), XB_OK);
+
+    xb_cert_record no_der = make_rec("dev-1", "nd", 1700000000);
+    no_der.der = NULL;
+    assert_int_equal(xb_registry_record_issuance(r, &no_der, &allowlist_reenroll, &d),
+                     XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(cert_rows(r, NULL), 2);
+    xb_registry_close(r);
+}
+
+/* A writer outside the registry holds the write lock for longer than busy_timeout (5 s). */
+static void test_locked_database_fails_cleanly(void **state)
+{
+    fixture *f = *state;
+    xb_registry *r = open_ok(f);
+    add_ok(r, "dev-1");
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    time_t start = time(NULL);
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_once), XB_ERR_REGISTRY);
+    assert_true(time(NULL) - start >= 4); /* it waited instead of failing at once */
+
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(cert_rows(r, NULL), 0);
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_once), XB_OK);
+    xb_registry_close(r);
+}
+
+/* ---- several workers on one file ---- */
+
+static void test_two_handles_race(void **state)
+{
+    xb_registry *w1 = open_ok(*state);
+    xb_registry *w2 = open_ok(*state);
+    add_ok(w1, "dev-1");
+    xb_diag d = {{0}};
+    /* Both workers pass the cheap pre-check before either signs... */
+    assert_int_equal(xb_registry_check_enroll(w1, "dev-1", &allowlist_once, &d), XB_OK);
+    assert_int_equal(xb_registry_check_enroll(w2, "dev-1", &allowlist_once, &d), XB_OK);
+    /* ...and only the first to record wins. */
+    assert_int_equal(record(w2, "dev-1", "02", &allowlist_once), XB_OK);
+    assert_int_equal(record(w1, "dev-1", "01", &allowlist_once), XB_ERR_ALREADY_ENROLLED);
+    assert_int_equal(cert_rows(w1, NULL), 1);
+    assert_int_equal(cert_rows(w2, NULL), 1);
+    xb_registry_close(w1);
+    xb_registry_close(w2);
+}
+
+enum { RACE_WORKERS = 8, RACE_WON = 0, RACE_LOST = 10, RACE_ERROR = 20 };
+
+/* Child process: open its own handle, wait for the start signal, try to enroll. */
+static int race_worker(const char *url, int start_fd, int i)
+{
+    alarm(60); /* never outlive a stuck test */
+    xb_registry *r = NULL;
+    xb_diag d = {{0}};
+    if (xb_registry_open(url, &r, &d) != XB_OK)
+        return RACE_ERROR;
+    char c;
+    while (read(start_fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    char serial[16];
+    snprintf(serial, sizeof serial, "%02x", i);
+    xb_err err = xb_registry_check_enroll(r, "contested", &open_once, &d);
+    if (err == XB_OK)
+        err = record(r, "contested", serial, &open_once);
+    xb_registry_close(r);
+    return err == XB_OK ? RACE_WON : err == XB_ERR_ALREADY_ENROLLED ? RACE_LOST : RACE_ERROR;
+}
+
+static void test_worker_processes_race(void **state)
+{
+    fixture *f = *state;
+    xb_registry_close(open_ok(f)); /* schema exists before the race starts */
+    int start[2];
+    assert_int_equal(pipe(start), 0);
+    pid_t pids[RACE_WORKERS];
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(start[1]);
+            _exit(race_worker(f->url, start[0], i));
+        }
+    }
+    close(start[0]);
+    close(start[1]); /* EOF on the pipe starts every worker at once */
+    int won = 0, lost = 0;
+    for (int i = 0; i < RACE_WORKERS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        won += WEXITSTATUS(status) == RACE_WON;
+        lost += WEXITSTATUS(status) == RACE_LOST;
+    }
+    assert_int_equal(won, 1);
+    assert_int_equal(lost, RACE_WORKERS - 1);
+    xb_registry *r = open_ok(f);
+    assert_int_equal(cert_rows(r, NULL), 1);
+    assert_int_equal(get_ok(r, "contested").cert_count, 1);
+    xb_registry_close(r);
+}
+
+/* ---- the file itself ---- */
+
+static int pragma_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    fixture *f = *state;
+    xb_registry *r = open_ok(f);
+    add_ok(r, "dev-1");
+    add_ok(r, "dev-2");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-2", 0, &d), XB_OK);
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_once), XB_OK);
+    xb_registry_close(r);
+
+    r = open_ok(f);
+    xb_device dev = get_ok(r, "dev-1");
+    assert_int_equal(dev.cert_count, 1);
+    assert_true(dev.enrolled_at != 0);
+    assert_int_equal(get_ok(r, "dev-2").enabled, 0);
+    assert_int_equal(record(r, "dev-1", "02", &allowlist_once), XB_ERR_ALREADY_ENROLLED);
+    xb_registry_close(r);
+}
+
+static void test_file_properties(void **state)
+{
+    fixture *f = *state;
+    mode_t old = umask(022);
+    xb_registry *r = open_ok(f);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* The WAL holds recent commits until a checkpoint: it must be as private as the file. */
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 1);
+    xb_registry_close(r);
+
+    sqlite3 *db = NULL;
+    sqlite3_stmt *jm = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &jm, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(jm), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(jm, 0), "wal");
+    sqlite3_finalize(jm);
+    /* A newer xboot migrated this file: an older one must refuse, not guess. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_open(f->url, &r, &d), XB_ERR_CONFIG);
+    assert_null(r);
+    assert_non_null(strstr(d.msg, "schema version 2"));
+}
+
+static void test_bad_urls(void **state)
+{
+    fixture *f = *state;
+    xb_registry *r = (xb_registry *)f; /* must be reset to NULL on failure */
+    xb_diag d = {{0}};
+    const char *urls[] = {"postgresql://db.example/xboot",
+                          "mysql://x/y",
+                          "",
+                          "sqlite:",
+                          "sqlite://host/x.db",
+                          f->path /* a bare path, no scheme */};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        d.msg[0] = '\0';
+        assert_int_equal(xb_registry_open(urls[i], &r, &d), XB_ERR_CONFIG);
+        assert_null(r);
+        assert_true(d.msg[0] != '\0');
+    }
+    assert_int_equal(xb_registry_open(NULL, &r, &d), XB_ERR_CONFIG);
+
+    char missing[200];
+    snprintf(missing, sizeof missing, "sqlite:%s/no-such-dir/x.db", f->dir);
+    assert_int_equal(xb_registry_open(missing, &r, &d), XB_ERR_REGISTRY);
+    assert_null(r);
+    assert_non_null(strstr(d.msg, missing + strlen("sqlite:")));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_add_get_list),
+        T(test_each_stops_on_callback_error),
+        T(test_disable_enable),
+        T(test_invalid_ids_refused),
+        T(test_duplicates),
+        T(test_record_allowlist_success),
+        T(test_record_unknown_writes_nothing),
+        T(test_record_disabled_writes_nothing),
+        T(test_second_issuance_refused),
+        T(test_reenroll_allowed),
+        T(test_open_mode_creates_device),
+        T(test_failed_insert_rolls_back),
+        T(test_locked_database_fails_cleanly),
+        T(test_two_handles_race),
+        T(test_worker_processes_race),
+        T(test_reopen_keeps_data),
+        T(test_file_properties),
+        T(test_bad_urls),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

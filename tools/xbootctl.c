@@ -1,0 +1,575 @@
+/* xbootctl: the administrator's tool. Creates a development CA hierarchy and manages the device
+ * registry (the same database xbootd uses).
+ *
+ * Exit status: 0 success, 1 the operation failed (message on stderr), 2 the command line was
+ * wrong. Options may appear anywhere after the program name; "--" ends them (for registration
+ * IDs that start with '-'). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ca.h"
+#include "registry.h"
+#include "xb_error.h"
+#include "xb_regid.h"
+#include "xb_util.h"
+
+#define PROG "xbootctl"
+/* The environment name xbootd reads for its [registry] db key (XBOOT_<SECTION>_<KEY>). */
+#define DB_ENV "XBOOT_REGISTRY_DB"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+    "Usage: " PROG " COMMAND [ARGS] [OPTIONS]\n"
+    "\n"
+    "CA:\n"
+    "  ca init --dir DIR [--key-type TYPE] [--org NAME]\n"
+    "      Create a development CA hierarchy in DIR: root-ca.pem/.key (offline root),\n"
+    "      signing-ca.pem/.key (signs device certificates), chain.pem, and tls.pem/.key\n"
+    "      (a localhost server certificate). TYPE: ec-p256 (default), ec-p384, rsa-2048,\n"
+    "      rsa-3072. NAME: the O= of the subjects (default XBoot). Refuses to overwrite.\n"
+    "\n"
+    "Registry (all take --db URL):\n"
+    "  device add ID...        Register devices. All or nothing: if any ID is invalid or\n"
+    "                          already registered, none is added.\n"
+    "  device list             One line per device.\n"
+    "  device show ID          One device and its certificates.\n"
+    "  device disable ID       Refuse further enrollments of ID.\n"
+    "  device enable ID        Allow them again.\n"
+    "  cert list [--id ID]     Issued certificates, oldest first (of ID only with --id).\n"
+    "\n"
+    "Options:\n"
+    "  --db URL     registry database, e.g. sqlite:/var/lib/xboot/xboot.db; default: the\n"
+    "               " DB_ENV " environment variable (as for xbootd)\n"
+    "  -h, --help   show this help\n"
+    "\n"
+    "Registration IDs: 1..128 characters of [A-Za-z0-9-._:], ending with a letter, digit or\n"
+    "'-'. Put \"--\" before an ID that starts with '-'. Times are RFC 3339 UTC.\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+/* ---- command line ---- */
+
+enum {
+    OPT_DB = 1 << 0,
+    OPT_DIR = 1 << 1,
+    OPT_KEY_TYPE = 1 << 2,
+    OPT_ORG = 1 << 3,
+    OPT_ID = 1 << 4,
+};
+
+typedef struct ctl_opts {
+    const char *db, *dir, *key_type, *org, *id;
+    unsigned given; /* OPT_* bits */
+    int help;
+    int npos;
+    char **pos; /* positional arguments after the command words */
+} ctl_opts;
+
+typedef struct ctl_cmd {
+    const char *group, *verb; /* verb NULL: the group is the whole command */
+    unsigned allowed;         /* OPT_* bits this command accepts */
+    int min_pos, max_pos;     /* max_pos -1: unlimited */
+    int (*run)(const ctl_opts *o);
+} ctl_cmd;
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry '" PROG " --help'.\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int failure(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+static int failure_diag(const xb_diag *d, xb_err err)
+{
+    return failure("%s", xb_diag_message(d, err));
+}
+
+static const char *opt_name(unsigned bit)
+{
+    switch (bit) {
+    case OPT_DB:
+        return "--db";
+    case OPT_DIR:
+        return "--dir";
+    case OPT_KEY_TYPE:
+        return "--key-type";
+    case OPT_ORG:
+        return "--org";
+    default:
+        return "--id";
+    }
+}
+
+/* Returns -1 when parsing succeeded, else the exit status. */
+static int parse_options(int argc, char **argv, ctl_opts *o)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, OPT_DB},
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"key-type", required_argument, NULL, OPT_KEY_TYPE},
+        {"org", required_argument, NULL, OPT_ORG},
+        {"id", required_argument, NULL, OPT_ID},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char **slot[] = {[OPT_DB] = &o->db,
+                           [OPT_DIR] = &o->dir,
+                           [OPT_KEY_TYPE] = &o->key_type,
+                           [OPT_ORG] = &o->org,
+                           [OPT_ID] = &o->id};
+    opterr = 0; /* our own messages, with the usage hint */
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            o->help = 1;
+        } else if (c == ':') {
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        } else if (c == '?') {
+            if (optopt != 0)
+                return usage_error("unknown option -%c", optopt);
+            return usage_error("unknown option %s", argv[optind - 1]);
+        } else {
+            if (o->given & (unsigned)c)
+                return usage_error("option %s given twice", opt_name((unsigned)c));
+            o->given |= (unsigned)c;
+            *slot[c] = optarg;
+        }
+    }
+    o->npos = argc - optind;
+    o->pos = argv + optind;
+    return -1;
+}
+
+/* ---- registry access ---- */
+
+static const char *db_url(const ctl_opts *o)
+{
+    if (o->db != NULL)
+        return o->db;
+    const char *env = getenv(DB_ENV);
+    return env != NULL && env[0] != '\0' ? env : NULL;
+}
+
+/* Opening a sqlite: registry creates the file. Only "device add" should do that: a mistyped
+ * path for "device list" would otherwise show an empty registry and leave a stray file. */
+static int sqlite_file_missing(const char *url)
+{
+    struct stat st;
+    return strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0' && stat(url + 7, &st) != 0 &&
+           errno == ENOENT;
+}
+
+/* Returns -1 with *out open, else the exit status. */
+static int open_registry(const ctl_opts *o, int create, xb_registry **out)
+{
+    const char *url = db_url(o);
+    if (url == NULL)
+        return usage_error("no registry database: pass --db URL (e.g. --db "
+                           "sqlite:/var/lib/xboot/xboot.db) or set " DB_ENV);
+    if (!create && sqlite_file_missing(url))
+        return failure("registry database %s does not exist ('device add' creates it)", url + 7);
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_open(url, out, &d);
+    return err == XB_OK ? -1 : failure_diag(&d, err);
+}
+
+static void format_time(time_t t, char *buf, size_t len)
+{
+    if (t == 0)
+        snprintf(buf, len, "-");
+    else
+        xb_time_rfc3339(t, buf, len);
+}
+
+/* ---- ca init ---- */
+
+static const char *const ca_key_types[] = {"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"};
+
+static int ca_key_type_known(const char *key_type)
+{
+    for (size_t i = 0; i < sizeof ca_key_types / sizeof ca_key_types[0]; i++)
+        if (strcmp(key_type, ca_key_types[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* What xb_ca_init_dir writes (ca.h), and what each file is for. */
+static const struct {
+    const char *name, *role;
+} ca_files[] = {
+    {"root-ca.pem", "root CA certificate: the trust anchor devices are given"},
+    {"root-ca.key", "root CA key: move it offline"},
+    {"signing-ca.pem", "signing CA certificate"},
+    {"signing-ca.key", "signing CA key: xbootd signs device certificates with it"},
+    {"chain.pem", "chain returned to devices with their certificate"},
+    {"tls.pem", "TLS server certificate for localhost (development)"},
+    {"tls.key", "TLS server key"},
+};
+
+static int cmd_ca_init(const ctl_opts *o)
+{
+    if (o->dir == NULL)
+        return usage_error("ca init needs --dir DIR");
+    const char *key_type = o->key_type != NULL ? o->key_type : "ec-p256";
+    if (!ca_key_type_known(key_type))
+        return usage_error("unknown key type '%s' (ec-p256, ec-p384, rsa-2048, rsa-3072)",
+                           key_type);
+    const char *org = o->org != NULL ? o->org : "XBoot";
+    xb_diag d = {{0}};
+    xb_err err = xb_ca_init_dir(o->dir, key_type, org, &d);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    printf("created a CA hierarchy (%s, O=%s) in %s:\n", key_type, org, o->dir);
+    for (size_t i = 0; i < sizeof ca_files / sizeof ca_files[0]; i++)
+        printf("  %-16s %s\n", ca_files[i].name, ca_files[i].role);
+    return EXIT_OK;
+}
+
+/* ---- device add ---- */
+
+/* Every ID is judged before the registry is opened, so one typo never creates a database or
+ * half a batch; all the bad ones are named at once. */
+static int check_ids(int n, char **ids)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (!xb_regid_valid(ids[i], strlen(ids[i]))) {
+            failure("invalid registration ID '%s'", ids[i]);
+            bad++;
+        }
+    }
+    if (bad > 0)
+        return failure("%s; no device added", xb_strerror(XB_ERR_INVALID_REGISTRATION_ID));
+    return EXIT_OK;
+}
+
+/* Name every already-registered ID, not just the first, so one run shows all to remove. */
+static int check_not_registered(xb_registry *r, int n, char **ids)
+{
+    int dup = 0;
+    for (int i = 0; i < n; i++) {
+        xb_device dev;
+        xb_diag d = {{0}};
+        xb_err err = xb_registry_device_get(r, ids[i], &dev, &d);
+        if (err == XB_OK) {
+            failure("%s: already registered", ids[i]);
+            dup++;
+        } else if (err != XB_ERR_DEVICE_UNKNOWN) {
+            return failure_diag(&d, err);
+        }
+    }
+    return dup > 0 ? failure("no device added") : EXIT_OK;
+}
+
+static int cmd_device_add(const ctl_opts *o)
+{
+    int rc = check_ids(o->npos, o->pos);
+    if (rc != EXIT_OK)
+        return rc;
+    xb_registry *r = NULL;
+    rc = open_registry(o, 1, &r);
+    if (rc >= 0)
+        return rc;
+    rc = check_not_registered(r, o->npos, o->pos);
+    if (rc == EXIT_OK) {
+        /* Still atomic: another admin may add one of them between the check and here, and an
+         * ID may be listed twice; then the batch fails as a whole. */
+        xb_diag d = {{0}};
+        xb_err err =
+            xb_registry_device_add_many(r, (const char *const *)o->pos, (size_t)o->npos, NULL, &d);
+        if (err != XB_OK) {
+            rc = failure("%s; no device added", xb_diag_message(&d, err));
+        } else {
+            for (int i = 0; i < o->npos; i++)
+                printf("added %s\n", o->pos[i]);
+        }
+    }
+    xb_registry_close(r);
+    return rc;
+}
+
+/* ---- device list ---- */
+
+static xb_err widen_device(const xb_device *dev, void *ctx)
+{
+    int *width = ctx;
+    int len = (int)strlen(dev->reg_id);
+    if (len > *width)
+        *width = len;
+    return XB_OK;
+}
+
+static xb_err print_device_row(const xb_device *dev, void *ctx)
+{
+    int width = *(const int *)ctx;
+    char created[32], enrolled[32];
+    format_time(dev->created_at, created, sizeof created);
+    format_time(dev->enrolled_at, enrolled, sizeof enrolled);
+    printf("%-*s  %-8s  %-9s  %-20s  %-20s  %lld\n", width, dev->reg_id,
+           dev->enabled ? "enabled" : "disabled", dev->source, created, enrolled, dev->cert_count);
+    return XB_OK;
+}
+
+static int cmd_device_list(const ctl_opts *o)
+{
+    xb_registry *r = NULL;
+    int rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    /* Two passes (widths, then rows) rather than holding every device in memory. */
+    int width = (int)strlen("ID");
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_each(r, widen_device, &width, &d);
+    if (err == XB_OK) {
+        printf("%-*s  %-8s  %-9s  %-20s  %-20s  %s\n", width, "ID", "STATE", "SOURCE", "CREATED",
+               "ENROLLED", "CERTS");
+        err = xb_registry_device_each(r, print_device_row, &width, &d);
+    }
+    xb_registry_close(r);
+    return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
+}
+
+/* ---- device show / enable / disable ---- */
+
+static xb_err print_device_cert(const xb_cert_record *rec, void *ctx)
+{
+    (void)ctx;
+    char not_after[32];
+    format_time(rec->not_after, not_after, sizeof not_after);
+    printf("certificate:  %s  not after %s\n", rec->serial, not_after);
+    return XB_OK;
+}
+
+static void print_device(const xb_device *dev)
+{
+    char created[32], enrolled[32];
+    format_time(dev->created_at, created, sizeof created);
+    format_time(dev->enrolled_at, enrolled, sizeof enrolled);
+    printf("id:           %s\n", dev->reg_id);
+    printf("state:        %s\n", dev->enabled ? "enabled" : "disabled");
+    printf("source:       %s\n", dev->source);
+    printf("created:      %s\n", created);
+    printf("enrolled:     %s\n", enrolled);
+    printf("certificates: %lld\n", dev->cert_count);
+}
+
+static int cmd_device_show(const ctl_opts *o)
+{
+    xb_registry *r = NULL;
+    int rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    xb_device dev;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_get(r, o->pos[0], &dev, &d);
+    if (err == XB_OK) {
+        print_device(&dev);
+        err = xb_registry_cert_each(r, dev.reg_id, print_device_cert, NULL, &d);
+    }
+    xb_registry_close(r);
+    return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
+}
+
+static int set_enabled(const ctl_opts *o, int enabled)
+{
+    xb_registry *r = NULL;
+    int rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_set_enabled(r, o->pos[0], enabled, &d);
+    xb_registry_close(r);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    printf("%s: %s\n", o->pos[0], enabled ? "enabled" : "disabled");
+    return EXIT_OK;
+}
+
+static int cmd_device_disable(const ctl_opts *o)
+{
+    return set_enabled(o, 0);
+}
+
+static int cmd_device_enable(const ctl_opts *o)
+{
+    return set_enabled(o, 1);
+}
+
+/* ---- cert list ---- */
+
+typedef struct cert_widths {
+    int serial, reg_id;
+} cert_widths;
+
+static xb_err widen_cert(const xb_cert_record *rec, void *ctx)
+{
+    cert_widths *w = ctx;
+    int s = (int)strlen(rec->serial), id = (int)strlen(rec->reg_id);
+    if (s > w->serial)
+        w->serial = s;
+    if (id > w->reg_id)
+        w->reg_id = id;
+    return XB_OK;
+}
+
+static xb_err print_cert_row(const xb_cert_record *rec, void *ctx)
+{
+    const cert_widths *w = ctx;
+    char not_before[32], not_after[32];
+    format_time(rec->not_before, not_before, sizeof not_before);
+    format_time(rec->not_after, not_after, sizeof not_after);
+    printf("%-*s  %-*s  %-20s  %-20s  %s\n", w->serial, rec->serial, w->reg_id, rec->reg_id,
+           not_before, not_after, rec->subject);
+    return XB_OK;
+}
+
+static xb_err list_certs(xb_registry *r, const char *reg_id, xb_diag *d)
+{
+    /* An unknown --id is a mistake worth saying, not an empty table. */
+    if (reg_id != NULL) {
+        xb_device dev;
+        xb_err err = xb_registry_device_get(r, reg_id, &dev, d);
+        if (err != XB_OK)
+            return err;
+    }
+    cert_widths w = {(int)strlen("SERIAL"), (int)strlen("ID")};
+    xb_err err = xb_registry_cert_each(r, reg_id, widen_cert, &w, d);
+    if (err != XB_OK)
+        return err;
+    printf("%-*s  %-*s  %-20s  %-20s  %s\n", w.serial, "SERIAL", w.reg_id, "ID", "NOT BEFORE",
+           "NOT AFTER", "SUBJECT");
+    return xb_registry_cert_each(r, reg_id, print_cert_row, &w, d);
+}
+
+static int cmd_cert_list(const ctl_opts *o)
+{
+    xb_registry *r = NULL;
+    int rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    xb_diag d = {{0}};
+    xb_err err = list_certs(r, o->id, &d);
+    xb_registry_close(r);
+    return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
+}
+
+/* ---- dispatch ---- */
+
+static int cmd_help(const ctl_opts *o)
+{
+    (void)o;
+    fputs(usage_text, stdout);
+    return EXIT_OK;
+}
+
+static const ctl_cmd commands[] = {
+    {"help", NULL, 0, 0, -1, cmd_help},
+    {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, cmd_ca_init},
+    {"device", "add", OPT_DB, 1, -1, cmd_device_add},
+    {"device", "list", OPT_DB, 0, 0, cmd_device_list},
+    {"device", "show", OPT_DB, 1, 1, cmd_device_show},
+    {"device", "disable", OPT_DB, 1, 1, cmd_device_disable},
+    {"device", "enable", OPT_DB, 1, 1, cmd_device_enable},
+    {"cert", "list", OPT_DB | OPT_ID, 0, 0, cmd_cert_list},
+};
+
+/* Finds the command named by the first positional words and drops them from o->pos.
+ * Returns NULL (after a usage message) if there is none. */
+static const ctl_cmd *find_command(ctl_opts *o)
+{
+    if (o->npos == 0) {
+        usage_error("no command");
+        return NULL;
+    }
+    const char *group = o->pos[0];
+    const char *verb = o->npos > 1 ? o->pos[1] : NULL;
+    int group_known = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const ctl_cmd *c = &commands[i];
+        if (strcmp(c->group, group) != 0)
+            continue;
+        group_known = 1;
+        if (c->verb == NULL || (verb != NULL && strcmp(c->verb, verb) == 0)) {
+            int words = c->verb == NULL ? 1 : 2;
+            o->pos += words;
+            o->npos -= words;
+            return c;
+        }
+    }
+    if (!group_known)
+        usage_error("unknown command '%s'", group);
+    else if (verb == NULL)
+        usage_error("'%s' needs a subcommand", group);
+    else
+        usage_error("unknown command '%s %s'", group, verb);
+    return NULL;
+}
+
+static int check_command_line(const ctl_cmd *c, const ctl_opts *o)
+{
+    unsigned extra = o->given & ~c->allowed;
+    for (unsigned bit = 1; extra != 0; bit <<= 1) {
+        if (extra & bit)
+            return usage_error("option %s does not apply to this command", opt_name(bit));
+    }
+    if (o->npos < c->min_pos)
+        return usage_error(c->min_pos == 1 && c->max_pos == 1 ? "missing registration ID"
+                                                              : "missing registration IDs");
+    if (c->max_pos >= 0 && o->npos > c->max_pos)
+        return usage_error("unexpected argument '%s'", o->pos[c->max_pos]);
+    return -1;
+}
+
+/* Output goes to scripts as often as to terminals: a full disk or closed pipe must not look
+ * like success. */
+static int finish_output(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, PROG ": cannot write output: %s\n", strerror(errno));
+        return EXIT_FAIL;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ctl_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (o.help)
+        return finish_output(cmd_help(&o));
+    const ctl_cmd *c = find_command(&o);
+    if (c == NULL)
+        return EXIT_USAGE;
+    rc = check_command_line(c, &o);
+    if (rc >= 0)
+        return rc;
+    return finish_output(c->run(&o));
+}
