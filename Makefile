@@ -12,7 +12,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@MAKEFLAGS= cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
@@ -24,7 +24,7 @@ test: build
 # The same tests built with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this too).
 test-sanitize: deps
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DXBOOT_SANITIZE=ON >/dev/null
-	@cmake --build $(BUILD_SAN) -j $(JOBS)
+	@MAKEFLAGS= cmake --build $(BUILD_SAN) -j $(JOBS)
 	@cd $(BUILD_SAN) && XB_SANITIZE=1 ctest --output-on-failure -j 2
 
 format:

@@ -55,10 +55,10 @@ xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d);
 typedef struct xb_issued {
     uint8_t *der; /* certificate DER, malloc'd: free with xb_issued_clear */
     size_t der_len;
-    char serial[2 * 20 + 1];  /* lowercase hex */
-    char subject[512];        /* RFC 2253 */
+    char serial[2 * 20 + 1]; /* lowercase hex */
+    char subject[512];       /* RFC 2253 */
     time_t not_before, not_after;
-    char pubkey_sha256[65];   /* hex SHA-256 of the SubjectPublicKeyInfo DER */
+    char pubkey_sha256[65]; /* hex SHA-256 of the SubjectPublicKeyInfo DER */
 } xb_issued;
 
 /* Sign a certificate for a checked CSR (xb_csr_parse + xb_csr_check_subject passed). */

@@ -14,7 +14,7 @@
 #include "ca_internal.h"
 #include "xb_util.h"
 
-#define XB_ROOT_DAYS 7305   /* 20 years: the root stays offline and outlives its intermediates */
+#define XB_ROOT_DAYS 7305    /* 20 years: the root stays offline and outlives its intermediates */
 #define XB_SIGNING_DAYS 3650 /* 10 years */
 #define XB_TLS_DAYS 397      /* the longest lifetime TLS clients commonly accept */
 
@@ -191,8 +191,8 @@ xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb
     }
     root = xb_init_cert(root_cn, org, root_key, NULL, root_key, XB_ROOT_DAYS, root_exts, 3, d);
     if (root != NULL)
-        sign = xb_init_cert(sign_cn, org, sign_key, root, root_key, XB_SIGNING_DAYS, sign_exts,
-                            3, d);
+        sign =
+            xb_init_cert(sign_cn, org, sign_key, root, root_key, XB_SIGNING_DAYS, sign_exts, 3, d);
     if (sign != NULL)
         tls = xb_init_cert("localhost", org, tls_key, root, root_key, XB_TLS_DAYS, tls_exts, 5, d);
     if (tls == NULL) {
@@ -205,9 +205,9 @@ xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb
         size_t n_certs;
         EVP_PKEY *key;
     } plan[F_COUNT] = {
-        [F_ROOT_CERT] = {root, 1, NULL}, [F_ROOT_KEY] = {NULL, 0, root_key},
-        [F_SIGN_CERT] = {sign, 1, NULL}, [F_SIGN_KEY] = {NULL, 0, sign_key},
-        [F_CHAIN] = {NULL, 2, NULL},     [F_TLS_CERT] = {tls, 1, NULL},
+        [F_ROOT_CERT] = {root, 1, NULL},  [F_ROOT_KEY] = {NULL, 0, root_key},
+        [F_SIGN_CERT] = {sign, 1, NULL},  [F_SIGN_KEY] = {NULL, 0, sign_key},
+        [F_CHAIN] = {NULL, 2, NULL},      [F_TLS_CERT] = {tls, 1, NULL},
         [F_TLS_KEY] = {NULL, 0, tls_key},
     };
     for (int i = 0; i < F_COUNT; i++) {

@@ -100,9 +100,8 @@ static xb_err xb_ca_build_aki(xb_ca *ca, xb_diag *d)
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         akid->keyid = ASN1_OCTET_STRING_new();
-        if (akid->keyid != NULL &&
-            (!X509_pubkey_digest(ca->cert, EVP_sha1(), md, &mdlen) ||
-             !ASN1_OCTET_STRING_set(akid->keyid, md, (int)mdlen))) {
+        if (akid->keyid != NULL && (!X509_pubkey_digest(ca->cert, EVP_sha1(), md, &mdlen) ||
+                                    !ASN1_OCTET_STRING_set(akid->keyid, md, (int)mdlen))) {
             ASN1_OCTET_STRING_free(akid->keyid);
             akid->keyid = NULL;
         }
@@ -185,8 +184,8 @@ static xb_err xb_ca_load_files(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
     BIO_free(bio);
     if (ca->key == NULL) {
         ERR_clear_error(); /* the OpenSSL text could quote nothing secret, but says little */
-        return xb_fail(d, XB_ERR_CONFIG,
-                       "CA key %s is not an unencrypted PEM private key", cfg->key_path);
+        return xb_fail(d, XB_ERR_CONFIG, "CA key %s is not an unencrypted PEM private key",
+                       cfg->key_path);
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();

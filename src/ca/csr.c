@@ -48,8 +48,7 @@ static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
         return XB_OK;
     }
     const char *name = OBJ_nid2sn(id);
-    return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                   "%s key; allowed: RSA 2048..4096, EC P-256, EC P-384",
+    return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED, "%s key; allowed: RSA 2048..4096, EC P-256, EC P-384",
                    name != NULL ? name : "unknown");
 }
 

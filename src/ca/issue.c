@@ -94,8 +94,7 @@ static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const 
     return name;
 }
 
-static xb_err xb_ca_set_validity(const xb_ca *ca, X509 *x, time_t now, xb_issued *out,
-                                 xb_diag *d)
+static xb_err xb_ca_set_validity(const xb_ca *ca, X509 *x, time_t now, xb_issued *out, xb_diag *d)
 {
     time_t not_before = now - XB_BACKDATE_SECONDS;
     time_t not_after = now + (time_t)ca->validity_days * 86400;
@@ -146,8 +145,8 @@ static xb_err xb_ca_describe(X509 *x, xb_issued *out, xb_diag *d)
     int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
     unsigned char md[32];
     unsigned int mdlen = 0;
-    int ok = spki_len > 0 &&
-             EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL) == 1;
+    int ok =
+        spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL) == 1;
     OPENSSL_free(spki);
     if (!ok)
         return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");

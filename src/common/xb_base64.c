@@ -7,8 +7,8 @@
 
 static int xb_b64_char_ok(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 int xb_base64_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len)

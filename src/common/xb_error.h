@@ -57,8 +57,7 @@ typedef struct xb_diag {
 
 /* Fill d (if not NULL) with a printf-style message and return err, so that failure paths
  * read `return xb_fail(d, XB_ERR_BAD_CSR, "...")`. */
-xb_err xb_fail(xb_diag *d, xb_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+xb_err xb_fail(xb_diag *d, xb_err err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Like xb_fail, appending the first queued OpenSSL error (and clearing the queue). */
 xb_err xb_fail_ssl(xb_diag *d, xb_err err, const char *what);

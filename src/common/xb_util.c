@@ -51,13 +51,12 @@ xb_err xb_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len
     return XB_OK;
 }
 
-xb_err xb_write_file_new(const char *path, const void *data, size_t len, unsigned mode,
-                         xb_diag *d)
+xb_err xb_write_file_new(const char *path, const void *data, size_t len, unsigned mode, xb_diag *d)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
     if (fd < 0)
-        return xb_fail(d, errno == EEXIST ? XB_ERR_EXISTS : XB_ERR_IO, "cannot create %s: %s",
-                       path, strerror(errno));
+        return xb_fail(d, errno == EEXIST ? XB_ERR_EXISTS : XB_ERR_IO, "cannot create %s: %s", path,
+                       strerror(errno));
     /* The umask may have narrowed mode; make it exact (0600 keys, 0644 certificates). */
     if (fchmod(fd, (mode_t)mode) != 0) {
         close(fd);

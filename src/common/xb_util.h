@@ -14,8 +14,7 @@
 xb_err xb_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len, xb_diag *d);
 
 /* Create path exclusively (O_EXCL) with the given mode and write data; never overwrites. */
-xb_err xb_write_file_new(const char *path, const void *data, size_t len, unsigned mode,
-                         xb_diag *d);
+xb_err xb_write_file_new(const char *path, const void *data, size_t len, unsigned mode, xb_diag *d);
 
 /* "2026-11-29T10:27:38Z" into buf (at least 21 bytes). */
 void xb_time_rfc3339(time_t t, char *buf, size_t len);

@@ -18,7 +18,7 @@ typedef struct xb_registry xb_registry;
 typedef struct xb_device {
     char reg_id[XB_REGID_MAX + 1];
     int enabled;
-    char source[16];      /* "allowlist" (added by an operator) or "open" (open-mode enrollment) */
+    char source[16]; /* "allowlist" (added by an operator) or "open" (open-mode enrollment) */
     time_t created_at;
     time_t enrolled_at;   /* 0 if never enrolled */
     long long cert_count; /* certificates issued to it */
@@ -27,12 +27,12 @@ typedef struct xb_device {
 typedef struct xb_cert_record {
     char serial[2 * 20 + 1]; /* lowercase hex, the certificate serial */
     char reg_id[XB_REGID_MAX + 1];
-    char subject[512];       /* RFC 2253 text of the issued subject */
+    char subject[512]; /* RFC 2253 text of the issued subject */
     time_t not_before, not_after;
-    char pubkey_sha256[65];  /* SHA-256 of the SubjectPublicKeyInfo DER, hex */
+    char pubkey_sha256[65]; /* SHA-256 of the SubjectPublicKeyInfo DER, hex */
     char client_addr[64];
     time_t issued_at;
-    const uint8_t *der;      /* certificate DER (borrowed for record_issuance) */
+    const uint8_t *der; /* certificate DER (borrowed for record_issuance) */
     size_t der_len;
 } xb_cert_record;
 
@@ -58,11 +58,10 @@ xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, s
                                    size_t *bad, xb_diag *d);
 /* XB_ERR_DEVICE_UNKNOWN if absent. */
 xb_err xb_registry_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d);
-xb_err xb_registry_device_set_enabled(xb_registry *r, const char *reg_id, int enabled,
-                                      xb_diag *d);
+xb_err xb_registry_device_set_enabled(xb_registry *r, const char *reg_id, int enabled, xb_diag *d);
 /* Calls fn for every device, ordered by ID; stops early (returning fn's error) if fn fails. */
-xb_err xb_registry_device_each(xb_registry *r, xb_err (*fn)(const xb_device *, void *),
-                               void *ctx, xb_diag *d);
+xb_err xb_registry_device_each(xb_registry *r, xb_err (*fn)(const xb_device *, void *), void *ctx,
+                               xb_diag *d);
 
 /* Would rules let reg_id enroll now? Read-only; lets a request be refused before any signing.
  * XB_ERR_DEVICE_UNKNOWN / XB_ERR_DEVICE_DISABLED / XB_ERR_ALREADY_ENROLLED. */

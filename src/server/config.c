@@ -31,8 +31,7 @@ static const struct xb_config_key {
     {"server", "tls_key", XB_KEY_PATH, offsetof(xb_config, tls_key), "", 0, 0},
     {"server", "http_listen", XB_KEY_STRING, offsetof(xb_config, http_listen), "", 0, 0},
     {"server", "threads", XB_KEY_INT, offsetof(xb_config, threads), "0", 0, 256},
-    {"server", "timeout_seconds", XB_KEY_INT, offsetof(xb_config, timeout_seconds), "10", 1,
-     3600},
+    {"server", "timeout_seconds", XB_KEY_INT, offsetof(xb_config, timeout_seconds), "10", 1, 3600},
     {"server", "log_level", XB_KEY_STRING, offsetof(xb_config, log_level), "info", 0, 0},
     {"ca", "cert", XB_KEY_PATH, offsetof(xb_config, ca_cert), "", 0, 0},
     {"ca", "key", XB_KEY_PATH, offsetof(xb_config, ca_key), "", 0, 0},
@@ -43,8 +42,7 @@ static const struct xb_config_key {
     {"registry", "db", XB_KEY_PATH, offsetof(xb_config, registry_db), "sqlite:xboot.db", 0, 0},
     {"enroll", "mode", XB_KEY_STRING, offsetof(xb_config, mode), "allowlist", 0, 0},
     {"enroll", "api_key", XB_KEY_STRING, offsetof(xb_config, api_key), "", 0, 0},
-    {"enroll", "allow_reenroll", XB_KEY_BOOL, offsetof(xb_config, allow_reenroll), "false", 0,
-     0},
+    {"enroll", "allow_reenroll", XB_KEY_BOOL, offsetof(xb_config, allow_reenroll), "false", 0, 0},
 };
 #define XB_N_KEYS (sizeof xb_config_keys / sizeof xb_config_keys[0])
 
@@ -168,8 +166,8 @@ static xb_err xb_config_convert(xb_config *cfg, xb_config_raw *raw, const char *
         if (k->type == XB_KEY_INT) {
             err = xb_config_parse_int(v, k->min, k->max, field);
             if (err != XB_OK)
-                return xb_fail(d, err, "[%s] %s = '%s': expected a whole number %d..%d",
-                               k->section, k->name, v, k->min, k->max);
+                return xb_fail(d, err, "[%s] %s = '%s': expected a whole number %d..%d", k->section,
+                               k->name, v, k->min, k->max);
         } else if (k->type == XB_KEY_BOOL) {
             err = xb_config_parse_bool(v, field);
             if (err != XB_OK)

@@ -8,7 +8,7 @@
 
 typedef struct xb_config {
     /* [server] */
-    char *listen;      /* HTTPS "HOST:PORT"; "" disables HTTPS (then http_listen is required) */
+    char *listen; /* HTTPS "HOST:PORT"; "" disables HTTPS (then http_listen is required) */
     char *tls_cert;
     char *tls_key;
     char *http_listen; /* plain HTTP "HOST:PORT" for use behind a TLS-terminating proxy; "" off */

@@ -32,18 +32,30 @@ static const xb_route xb_routes[] = {
 static const char *xb_http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -53,8 +65,8 @@ static void xb_http_log(const xb_exchange *ex)
     gettimeofday(&now, NULL);
     double ms = (double)(now.tv_sec - ex->start.tv_sec) * 1e3 +
                 (double)(now.tv_usec - ex->start.tv_usec) / 1e3;
-    xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s",
-            ex->request_id, ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
+    xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s", ex->request_id,
+            ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
             ex->serial[0] ? " serial=" : "", ex->serial);
 }
 
@@ -151,8 +163,8 @@ struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, SSL_CTX *ssl
         return NULL;
     /* Every method reaches the dispatcher so that unknown ones get our JSON 405. */
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_PATCH);
     evhttp_set_timeout(http, srv->cfg->timeout_seconds);
     evhttp_set_max_headers_size(http, XB_MAX_HEADERS);
     evhttp_set_max_body_size(http, XB_HTTP_TRANSPORT_MAX_BODY);

@@ -38,8 +38,7 @@ static xb_err xb_listen_split(const char *hostport, char *host, size_t hlen, cha
 
 static int xb_listen_one(const struct addrinfo *ai, xb_diag *d)
 {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
         xb_fail(d, XB_ERR_IO, "socket: %s", strerror(errno));
         return -1;

@@ -94,8 +94,8 @@ static int xb_worker_main(xb_daemon *dm, int index)
     if (w.base == NULL)
         goto done;
     if (dm->https_fds[index] >= 0) {
-        w.https = xb_http_new(w.base, &dm->srv, dm->srv.ssl_ctx, dm->https_fds[index],
-                              &w.https_bound);
+        w.https =
+            xb_http_new(w.base, &dm->srv, dm->srv.ssl_ctx, dm->https_fds[index], &w.https_bound);
         if (w.https == NULL)
             goto done;
     }
@@ -201,8 +201,7 @@ static int xb_reap_and_restart(xb_daemon *dm, time_t *window_start, int *restart
                 *restarts = 0;
             }
             if (++*restarts > XB_RESTARTS_PER_MINUTE) {
-                xb_error("workers die too often (%d restarts in a minute); stopping",
-                         *restarts);
+                xb_error("workers die too often (%d restarts in a minute); stopping", *restarts);
                 dm->pids[i] = 0;
                 return -1;
             }
@@ -305,12 +304,11 @@ static xb_err xb_open_listeners(xb_daemon *dm, xb_diag *d)
         xb_info("listening on https://%s", desc);
     }
     if (dm->cfg->http_listen[0] != '\0') {
-        xb_err err = xb_listen_open(dm->cfg->http_listen, dm->workers, dm->http_fds, desc,
-                                    sizeof desc, d);
+        xb_err err =
+            xb_listen_open(dm->cfg->http_listen, dm->workers, dm->http_fds, desc, sizeof desc, d);
         if (err != XB_OK)
             return err;
-        xb_info("listening on http://%s (plain HTTP: only behind a TLS-terminating proxy)",
-                desc);
+        xb_info("listening on http://%s (plain HTTP: only behind a TLS-terminating proxy)", desc);
     }
     return XB_OK;
 }
@@ -326,11 +324,21 @@ int main(int argc, char **argv)
     int check_only = 0, c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'k': check_only = 1; break;
-        case 'h': xb_usage(stdout); return 0;
-        case 'V': printf("xbootd %s\n", XBOOT_VERSION); return 0;
-        default: xb_usage(stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'h':
+            xb_usage(stdout);
+            return 0;
+        case 'V':
+            printf("xbootd %s\n", XBOOT_VERSION);
+            return 0;
+        default:
+            xb_usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {

@@ -50,8 +50,8 @@ static xb_err xb_xboot_check_key(xb_exchange *ex, const char **why)
     const char *want = ex->srv->cfg->api_key;
     if (want == NULL || want[0] == '\0')
         return XB_OK;
-    const char *given = evhttp_find_header(evhttp_request_get_input_headers(ex->req),
-                                           "x-functions-key");
+    const char *given =
+        evhttp_find_header(evhttp_request_get_input_headers(ex->req), "x-functions-key");
     struct evkeyvalq query;
     TAILQ_INIT(&query);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ex->req);
@@ -160,12 +160,10 @@ void xb_route_xboot_certificate(xb_exchange *ex)
     struct evbuffer *in = evhttp_request_get_input_buffer(ex->req);
     size_t len = evbuffer_get_length(in);
     if (len > XB_MAX_BODY) {
-        xb_http_reply_error(ex, XB_ERR_PAYLOAD_TOO_LARGE,
-                            "the request body is larger than 64 KiB");
+        xb_http_reply_error(ex, XB_ERR_PAYLOAD_TOO_LARGE, "the request body is larger than 64 KiB");
         return;
     }
-    const char *ct =
-        evhttp_find_header(evhttp_request_get_input_headers(ex->req), "Content-Type");
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(ex->req), "Content-Type");
     if (!xb_xboot_content_type_ok(ct)) {
         xb_http_reply_error(ex, XB_ERR_UNSUPPORTED_MEDIA_TYPE,
                             "send application/json (or no Content-Type)");

@@ -10,9 +10,9 @@
 
 typedef struct xb_server {
     const xb_config *cfg;
-    xb_ca *ca;         /* loaded once, before the workers fork */
-    SSL_CTX *ssl_ctx;  /* NULL when HTTPS is off */
-    xb_registry *reg;  /* opened in each worker after fork */
+    xb_ca *ca;        /* loaded once, before the workers fork */
+    SSL_CTX *ssl_ctx; /* NULL when HTTPS is off */
+    xb_registry *reg; /* opened in each worker after fork */
     xb_enroll_rules rules;
 } xb_server;
 

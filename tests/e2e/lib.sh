@@ -138,14 +138,11 @@ xb_enroll_body() { # xb_enroll_body REGID CSR_DER_FILE
   printf '{"RegistrationId":"%s","Csr":"%s"}' "$1" "$(xb_b64 "$2")"
 }
 
-# A field of the last JSON answer (python3 reads JSON strictly).
+# A field of the last JSON answer: xb_json Certificate, xb_json Chain.0 (empty if absent or
+# if the answer is not JSON).
 xb_json() {
-  python3 -c 'import json,sys
-d=json.load(open(sys.argv[1]))
-v=d
-for k in sys.argv[2].split("."):
-    v=v[int(k)] if isinstance(v,list) else v.get(k)
-print("" if v is None else v)' "$XB_TMP/resp.json" "$1" 2>/dev/null
+  jq -r --arg p "$1" 'getpath($p | split(".") | map(tonumber? // .)) // empty' \
+    "$XB_TMP/resp.json" 2>/dev/null
 }
 
 # Write the issued certificate of the last answer as PEM to $1.
@@ -154,3 +151,85 @@ xb_save_cert() {
 }
 
 xb_cert_rows() { sqlite3 "$XB_DB" "select count(*) from certificates${1:+ where reg_id='$1'};"; }
+
+# ---- added for errors/policy/config/robustness ----
+
+# Any request: xb_request METHOD PATH_AND_QUERY [curl args...]. Sets XB_STATUS, XB_BODY,
+# XB_HEADERS (response headers, CR stripped) and XB_REQID (X-Request-Id, empty when none).
+# Base URL: $XB_BASE when set, else $XB_URL. The body is saved where xb_json reads it.
+xb_request() {
+  local method=$1 path=$2; shift 2
+  rm -f "$XB_TMP/resp.json" "$XB_TMP/resp.headers"
+  XB_STATUS=$(curl -s -o "$XB_TMP/resp.json" -D "$XB_TMP/resp.headers" -w '%{http_code}' \
+    --max-time 20 --cacert "$XB_TMP/ca/root-ca.pem" -X "$method" "$@" "${XB_BASE:-$XB_URL}$path")
+  XB_BODY=$(cat "$XB_TMP/resp.json" 2>/dev/null)
+  XB_HEADERS=$(tr -d '\r' <"$XB_TMP/resp.headers" 2>/dev/null)
+  XB_REQID=$(sed -n 's/^[Xx]-[Rr]equest-[Ii][Dd]: *//p' <<<"$XB_HEADERS" | head -n1)
+}
+
+# POST the contents of a file to /api/certificate as the .NET client does (no Content-Type).
+# xb_post_file FILE [QUERY] [curl args...]; sets what xb_request sets.
+xb_post_file() {
+  local file=$1 query=${2:-}; shift 2 2>/dev/null || shift $#
+  xb_request POST "/api/certificate$query" -H 'Content-Type:' --data-binary "@$file" "$@"
+}
+
+# A response header of the last xb_request (case-insensitive name), value only.
+xb_header() { sed -n "s/^$1: *//Ip" <<<"$XB_HEADERS" | head -n1; }
+
+# The last answer is the JSON error CODE with STATUS and a message, and the certificates table
+# still has ROWS rows. xb_expect_error "what" STATUS CODE ROWS
+xb_expect_error() {
+  local what=$1 status=$2 code=$3 rows=$4
+  xb_eq "$what: status" "$XB_STATUS" "$status"
+  xb_eq "$what: error code" "$(xb_json error)" "$code"
+  xb_check "$what: message is not empty" test -n "$(xb_json message)"
+  xb_eq "$what: no certificate recorded" "$(xb_cert_rows)" "$rows"
+  [ "$XB_STATUS" = "$status" ] || echo "     body: ${XB_BODY:0:300}"
+}
+
+# Wait (bounded, at most $2 seconds, default 10) until the xbootd log matches regex $1.
+xb_wait_log() {
+  local i
+  for i in $(seq 1 $((${2:-10} * 10))); do
+    grep -qE "$1" "$XB_TMP/xbootd.log" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# The request log line of request id $1 (empty when none).
+xb_log_line() { grep -E "request id=$1 " "$XB_TMP/xbootd.log" | head -n1; }
+
+# The host:port of $XB_URL (for openssl s_client and raw sockets).
+xb_hostport() { local u=${1:-$XB_URL}; u=${u#*://}; echo "${u%%/*}"; }
+
+# Start xbootd serving plain HTTP only (listen empty, http_listen set): sets XB_HTTP_URL and
+# XB_URL to the same http:// URL (so xb_post and xb_request use it).
+xb_start_server_http_only() {
+  : >"$XB_TMP/xbootd.log"
+  "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
+  XB_PID=$!
+  local i port=""
+  for i in $(seq 1 100); do # at most 10 s
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$XB_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "xbootd did not start:"; cat "$XB_TMP/xbootd.log"; XB_PID=""; return 1
+  fi
+  XB_HTTP_URL="http://127.0.0.1:$port"
+  XB_URL=$XB_HTTP_URL
+  for i in $(seq 1 50); do
+    curl -s -o /dev/null --max-time 2 "$XB_HTTP_URL/healthz" && return 0
+    sleep 0.1
+  done
+  echo "xbootd does not answer /healthz"; cat "$XB_TMP/xbootd.log"; return 1
+}
+
+# xb_lacks "description" haystack needle: the needle is NOT in the haystack.
+xb_lacks() {
+  case "$2" in *"$3"*) xb_bad "$1 ('$3' found)" ;; *) xb_ok "$1" ;; esac
+}

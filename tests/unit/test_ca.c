@@ -225,17 +225,16 @@ static void test_key_policy(void **state)
         size_t bits;
     } refused[] = {{"RSA", NULL, 1024}, {"EC", "P-521", 0}, {"ED25519", NULL, 0}};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        EVP_PKEY *k = refused[i].bits ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", refused[i].bits)
+        EVP_PKEY *k = refused[i].bits    ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", refused[i].bits)
                       : refused[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", refused[i].param)
                                          : EVP_PKEY_Q_keygen(NULL, NULL, refused[i].alg);
         assert_non_null(k);
         X509_REQ *req = X509_REQ_new();
         X509_NAME *n = X509_REQ_get_subject_name(req);
-        X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-                                   (const unsigned char *)"dev-1", -1, -1, 0);
+        X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (const unsigned char *)"dev-1",
+                                   -1, -1, 0);
         X509_REQ_set_pubkey(req, k);
-        assert_true(X509_REQ_sign(req, k, EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256()) >
-                    0);
+        assert_true(X509_REQ_sign(req, k, EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256()) > 0);
         unsigned char *der = NULL;
         int len = i2d_X509_REQ(req, &der);
         xb_csr *csr = NULL;
