@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libssl-dev libevent-dev libcjson-dev libinih-dev libsqlite3-dev libcmocka-dev
   # tests and demo: real peers and tools
-  openssl curl jq gnutls-bin sqlite3 procps
+  openssl curl jq gnutls-bin sqlite3 procps python3 python3-cryptography
 )
 
 missing=()

@@ -62,7 +62,9 @@ static int xb_ca_copies(const xb_ca *ca, int nid)
 }
 
 /* The subject: CN = the registration ID (already checked equal to the CSR's CN), plus the
- * CSR's attributes that policy copies, in the CSR's order. Others are dropped, not refused. */
+ * CSR's attributes that policy copies, in the CSR's order. Others are dropped, not refused.
+ * The CN is set as a UTF8String directly: Azure DPS IDs run to 128 characters while OpenSSL's
+ * string table would refuse a CN over X.520's 64 (the device's own CSR already carried it). */
 static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const char *reg_id)
 {
     X509_NAME *name = X509_NAME_new();
@@ -75,7 +77,7 @@ static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const 
         int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
         int ok = 1;
         if (nid == NID_commonName && !have_cn) {
-            ok = X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+            ok = X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
                                             (const unsigned char *)reg_id, -1, -1, 0);
             have_cn = 1;
         } else if (nid != NID_commonName && xb_ca_copies(ca, nid)) {
@@ -86,7 +88,7 @@ static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const 
             return NULL;
         }
     }
-    if (!have_cn && !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+    if (!have_cn && !X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
                                                 (const unsigned char *)reg_id, -1, -1, 0)) {
         X509_NAME_free(name);
         return NULL;

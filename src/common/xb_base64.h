@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Decode; *out is malloc'd (caller frees). Returns 0, or -1 for invalid input or no memory. */
+/* Decode; *out is malloc'd (caller frees; "" decodes to zero bytes). Returns 0, or -1 for
+ * invalid input or no memory. */
 int xb_base64_decode(const char *in, size_t in_len, uint8_t **out, size_t *out_len);
 /* Encode; returns a malloc'd NUL-terminated string (caller frees), or NULL on no memory. */
 char *xb_base64_encode(const uint8_t *in, size_t in_len);

@@ -1,7 +1,9 @@
 #include "http.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -28,6 +30,8 @@ static const xb_route xb_routes[] = {
     {"/api/certificate", 1, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
     {"/healthz", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
 };
+
+static void xb_conn_rearm(struct evhttp_request *req);
 
 static const char *xb_http_reason(int status)
 {
@@ -80,6 +84,7 @@ void xb_http_reply_json(xb_exchange *ex, int status, const char *json)
     if (body != NULL && evhttp_request_get_command(ex->req) != EVHTTP_REQ_HEAD)
         evbuffer_add(body, json, strlen(json));
     ex->status = status;
+    xb_conn_rearm(ex->req);
     evhttp_send_reply(ex->req, status, xb_http_reason(status), body);
     if (body != NULL)
         evbuffer_free(body);
@@ -139,15 +144,74 @@ static void xb_http_dispatch(struct evhttp_request *req, void *arg)
     xb_http_reply_error(&ex, XB_ERR_NOT_FOUND, NULL);
 }
 
+/* A request deadline per TLS connection. libevent's own timeout is an inactivity timeout: a
+ * client that trickles a byte every few seconds would hold a connection forever. Here each
+ * connection must deliver a complete request within timeout_seconds of being accepted (and of
+ * each answer, for keep-alive). The timer lives in the SSL object's ex_data, so it is freed
+ * exactly when libevent frees the connection; when it fires, the socket is shut down and
+ * libevent tears the connection down through its normal error path. */
+typedef struct xb_conn_deadline {
+    struct event *timer;
+    SSL *ssl;
+    struct timeval span;
+} xb_conn_deadline;
+
+static int xb_conn_ex_index = -1;
+
+static void xb_conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                            void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    xb_conn_deadline *dl = ptr;
+    if (dl == NULL)
+        return;
+    event_free(dl->timer);
+    free(dl);
+}
+
+static void xb_conn_on_deadline(evutil_socket_t unused, short events, void *arg)
+{
+    (void)unused, (void)events;
+    xb_conn_deadline *dl = arg;
+    int fd = SSL_get_fd(dl->ssl);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* Give the connection of req a fresh deadline (called when an answer goes out). */
+static void xb_conn_rearm(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    xb_conn_deadline *dl = ssl ? SSL_get_ex_data(ssl, xb_conn_ex_index) : NULL;
+    if (dl != NULL)
+        evtimer_add(dl->timer, &dl->span);
+}
+
 static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
 {
-    SSL *ssl = SSL_new(arg);
-    if (ssl == NULL)
+    xb_server *srv = arg;
+    SSL *ssl = SSL_new(srv->ssl_ctx);
+    xb_conn_deadline *dl = calloc(1, sizeof *dl);
+    if (ssl == NULL || dl == NULL ||
+        (dl->timer = evtimer_new(base, xb_conn_on_deadline, dl)) == NULL) {
+        SSL_free(ssl);
+        free(dl);
         return NULL;
+    }
+    dl->ssl = ssl;
+    dl->span.tv_sec = srv->cfg->timeout_seconds;
+    if (!SSL_set_ex_data(ssl, xb_conn_ex_index, dl)) {
+        xb_conn_ex_free(NULL, dl, NULL, 0, 0, NULL);
+        SSL_free(ssl);
+        return NULL;
+    }
+    evtimer_add(dl->timer, &dl->span);
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (bev == NULL) {
-        SSL_free(ssl);
+        SSL_free(ssl); /* frees dl through the ex_data callback */
         return NULL;
     }
     /* Devices often drop the connection without close_notify after reading the answer. */
@@ -155,7 +219,7 @@ static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, SSL_CTX *ssl_ctx, int fd,
+struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int fd,
                            struct evhttp_bound_socket **bound)
 {
     struct evhttp *http = evhttp_new(base);
@@ -170,8 +234,15 @@ struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, SSL_CTX *ssl
     evhttp_set_max_body_size(http, XB_HTTP_TRANSPORT_MAX_BODY);
     evhttp_set_default_content_type(http, "application/json; charset=utf-8");
     evhttp_set_gencb(http, xb_http_dispatch, srv);
-    if (ssl_ctx != NULL)
-        evhttp_set_bevcb(http, xb_http_tls_bev, ssl_ctx);
+    if (tls) {
+        if (xb_conn_ex_index < 0)
+            xb_conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, xb_conn_ex_free);
+        if (xb_conn_ex_index < 0) {
+            evhttp_free(http);
+            return NULL;
+        }
+        evhttp_set_bevcb(http, xb_http_tls_bev, srv);
+    }
     *bound = evhttp_accept_socket_with_handle(http, fd);
     if (*bound == NULL) {
         evhttp_free(http);

@@ -23,8 +23,8 @@ typedef struct xb_exchange {
     struct timeval start;
 } xb_exchange;
 
-/* Attach an evhttp server on base, accepting on fd; TLS when ssl_ctx is not NULL. */
-struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, SSL_CTX *ssl_ctx, int fd,
+/* Attach an evhttp server on base, accepting on fd; TLS (srv->ssl_ctx) when tls is set. */
+struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int fd,
                            struct evhttp_bound_socket **bound);
 
 /* Replies. Each sends exactly once and logs the request line. */

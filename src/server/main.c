@@ -94,13 +94,12 @@ static int xb_worker_main(xb_daemon *dm, int index)
     if (w.base == NULL)
         goto done;
     if (dm->https_fds[index] >= 0) {
-        w.https =
-            xb_http_new(w.base, &dm->srv, dm->srv.ssl_ctx, dm->https_fds[index], &w.https_bound);
+        w.https = xb_http_new(w.base, &dm->srv, 1, dm->https_fds[index], &w.https_bound);
         if (w.https == NULL)
             goto done;
     }
     if (dm->http_fds[index] >= 0) {
-        w.http = xb_http_new(w.base, &dm->srv, NULL, dm->http_fds[index], &w.http_bound);
+        w.http = xb_http_new(w.base, &dm->srv, 0, dm->http_fds[index], &w.http_bound);
         if (w.http == NULL)
             goto done;
     }

@@ -8,6 +8,10 @@ XB_TMP=$(mktemp -d /tmp/xboot-e2e.XXXXXX)
 XB_PASS=0
 XB_FAIL=0
 XB_PID=""
+# Debian's python3 (with python3-cryptography from install-deps), not a pyenv shim that starts
+# slowly and lacks the module.
+XB_PYTHON=/usr/bin/python3
+[ -x "$XB_PYTHON" ] || XB_PYTHON=python3
 
 xb_cleanup() {
   xb_stop_server

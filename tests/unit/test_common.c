@@ -45,11 +45,20 @@ static void test_base64_padding(void **state)
     free(out);
 }
 
+static void test_base64_empty(void **state)
+{
+    (void)state;
+    uint8_t *out = NULL;
+    size_t len = 99;
+    assert_int_equal(xb_base64_decode("", 0, &out, &len), 0);
+    assert_int_equal(len, 0);
+    free(out);
+}
+
 static void test_base64_refuses(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",         /* empty */
         "TWE",      /* unpadded */
         "TW E=",    /* space */
         "TWE=\n",   /* newline */
@@ -115,8 +124,11 @@ static void test_error_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base64_roundtrip), cmocka_unit_test(test_base64_padding),
-        cmocka_unit_test(test_base64_refuses),   cmocka_unit_test(test_regid),
+        cmocka_unit_test(test_base64_roundtrip),
+        cmocka_unit_test(test_base64_padding),
+        cmocka_unit_test(test_base64_refuses),
+        cmocka_unit_test(test_base64_empty),
+        cmocka_unit_test(test_regid),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
