@@ -137,7 +137,7 @@ xb_write_config
 sed -i 's|^listen = .*|listen =\nhttp_listen = 127.0.0.1:0|' "$CONF"
 out=$("$XB_BIN/xbootd" --check -c "$CONF" 2>&1); rc=$?
 xb_eq "--check plain HTTP only: exit 0" "$rc" 0
-if xb_start_server_http_only; then
+if xb_start_server; then
   xb_check "plain HTTP only: no https listener" sh -c "! grep -q 'listening on https' '$XB_TMP/xbootd.log'"
   xb_check "plain HTTP only: a warning that HTTPS is off" grep -qiE 'warn.*(https|plain)' "$XB_TMP/xbootd.log"
   xb_request GET /healthz

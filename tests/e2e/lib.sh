@@ -66,27 +66,28 @@ CONF
   for line in "$@"; do echo "$line" >>"$XB_TMP/xboot.conf"; done
 }
 
-# Start xbootd with $XB_TMP/xboot.conf; sets XB_URL (https) and XB_HTTP_URL (if plain HTTP on).
+# Start xbootd with $XB_TMP/xboot.conf (ports from its "listening on" log lines). Sets XB_URL
+# (https, or http when HTTPS is off) and XB_HTTP_URL (when plain HTTP is on).
 xb_start_server() {
   : >"$XB_TMP/xbootd.log"
   "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
   XB_PID=$!
-  local i port=""
-  for i in $(seq 1 100); do # at most 10 s
-    port=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
-    [ -n "$port" ] && break
+  local i
+  for i in $(seq 1 100); do # at most 10 s: the "started" line follows the "listening" ones
+    grep -q "xbootd .* started" "$XB_TMP/xbootd.log" && break
     kill -0 "$XB_PID" 2>/dev/null || break
     sleep 0.1
   done
-  if [ -z "$port" ]; then
-    echo "xbootd did not start:"; cat "$XB_TMP/xbootd.log"; XB_PID=""; return 1
-  fi
-  XB_URL="https://127.0.0.1:$port"
-  local hport
+  local sport hport
+  sport=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
   hport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
   XB_HTTP_URL=${hport:+http://127.0.0.1:$hport}
-  # Wait until a worker answers (bounded).
-  for i in $(seq 1 50); do
+  XB_URL=${sport:+https://127.0.0.1:$sport}
+  XB_URL=${XB_URL:-$XB_HTTP_URL}
+  if [ -z "$XB_URL" ]; then
+    echo "xbootd did not start:"; cat "$XB_TMP/xbootd.log"; XB_PID=""; return 1
+  fi
+  for i in $(seq 1 50); do # until a worker answers (bounded)
     curl -s -o /dev/null --max-time 2 --cacert "$XB_TMP/ca/root-ca.pem" "$XB_URL/healthz" && return 0
     sleep 0.1
   done
@@ -208,30 +209,6 @@ xb_log_line() { grep -E "request id=$1 " "$XB_TMP/xbootd.log" | head -n1; }
 # The host:port of $XB_URL (for openssl s_client and raw sockets).
 xb_hostport() { local u=${1:-$XB_URL}; u=${u#*://}; echo "${u%%/*}"; }
 
-# Start xbootd serving plain HTTP only (listen empty, http_listen set): sets XB_HTTP_URL and
-# XB_URL to the same http:// URL (so xb_post and xb_request use it).
-xb_start_server_http_only() {
-  : >"$XB_TMP/xbootd.log"
-  "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
-  XB_PID=$!
-  local i port=""
-  for i in $(seq 1 100); do # at most 10 s
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$XB_TMP/xbootd.log" | head -n1)
-    [ -n "$port" ] && break
-    kill -0 "$XB_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then
-    echo "xbootd did not start:"; cat "$XB_TMP/xbootd.log"; XB_PID=""; return 1
-  fi
-  XB_HTTP_URL="http://127.0.0.1:$port"
-  XB_URL=$XB_HTTP_URL
-  for i in $(seq 1 50); do
-    curl -s -o /dev/null --max-time 2 "$XB_HTTP_URL/healthz" && return 0
-    sleep 0.1
-  done
-  echo "xbootd does not answer /healthz"; cat "$XB_TMP/xbootd.log"; return 1
-}
 
 # xb_lacks "description" haystack needle: the needle is NOT in the haystack.
 xb_lacks() {
