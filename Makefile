@@ -1,9 +1,11 @@
 # The two commands of the README: `make demo` and `make test`. Everything else is a helper.
 BUILD      ?= build
 BUILD_SAN  ?= build-sanitize
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize format clean
+.PHONY: all deps build demo test test-sanitize fuzz format clean
 
 all: build
 
@@ -27,8 +29,15 @@ test-sanitize: deps
 	@MAKEFLAGS= cmake --build $(BUILD_SAN) -j $(JOBS)
 	@cd $(BUILD_SAN) && XB_SANITIZE=1 ctest --output-on-failure -j 2
 
+# Every libFuzzer harness in fuzz/ for FUZZ_SECONDS each, seeded from the fixtures (needs clang).
+fuzz:
+	@bash scripts/install-deps.sh fuzz
+	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DXBOOT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@MAKEFLAGS= cmake --build $(BUILD_FUZZ) -j $(JOBS) >/dev/null
+	@bash scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) demo
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ) demo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what XBoot needs to build, test and run its demo on Debian 12. Idempotent: packages
 # already present are not touched, and apt is not called at all when nothing is missing.
+# `install-deps.sh fuzz` adds clang and its libFuzzer runtime for `make fuzz`.
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +11,10 @@ PACKAGES=(
   # tests and demo: real peers and tools
   openssl curl jq gnutls-bin sqlite3 procps python3 python3-cryptography
 )
+
+if [ "${1:-}" = fuzz ]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
