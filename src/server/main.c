@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -232,6 +233,8 @@ static int xb_supervise(xb_daemon *dm)
         } else if (sig == SIGTERM || sig == SIGINT) {
             xb_info("stopping on signal %d", sig);
             break;
+        } else if (sig == SIGHUP) {
+            xb_warn("SIGHUP ignored: reloading is not supported; restart xbootd to apply changes");
         }
     }
     xb_stop_workers(dm);
@@ -272,6 +275,10 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         err = xb_ca_check_usable(dm->srv.ca, time(NULL), d);
     if (err != XB_OK)
         return err;
+    struct stat st;
+    if (stat(dm->cfg->ca_key, &st) == 0 && (st.st_mode & 077) != 0)
+        xb_warn("CA key %s is readable by group or others (mode %03o); chmod 600 it",
+                dm->cfg->ca_key, (unsigned)(st.st_mode & 0777));
     xb_registry *reg = NULL;
     err = xb_registry_open(dm->cfg->registry_db, &reg, d);
     if (err == XB_OK)

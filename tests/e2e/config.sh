@@ -205,4 +205,16 @@ for n in 1 3; do
   fi
   xb_stop_server
 done
+
+# ---- a CA key others can read is worth a warning, not a refusal ----
+xb_write_config
+chmod 644 "$XB_TMP/ca/signing-ca.key"
+out=$("$XB_BIN/xbootd" --check -c "$CONF" 2>&1); rc=$?
+xb_eq "--check with a 0644 CA key: still usable" "$rc" 0
+xb_contains "--check with a 0644 CA key: warns" "$out" "readable by group or others"
+chmod 600 "$XB_TMP/ca/signing-ca.key"
+out=$("$XB_BIN/xbootd" --check -c "$CONF" 2>&1)
+xb_check "--check with a 0600 CA key: no warning" sh -c "! grep -q 'readable by' <<'T'
+$out
+T"
 xb_finish
