@@ -56,7 +56,7 @@ typedef struct xb_issued {
     uint8_t *der; /* certificate DER, malloc'd: free with xb_issued_clear */
     size_t der_len;
     char serial[2 * 20 + 1]; /* lowercase hex */
-    char subject[512];       /* RFC 2253 */
+    char *subject;           /* RFC 2253, malloc'd: freed by xb_issued_clear */
     time_t not_before, not_after;
     char pubkey_sha256[65]; /* hex SHA-256 of the SubjectPublicKeyInfo DER */
 } xb_issued;

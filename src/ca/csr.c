@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -29,6 +30,16 @@ static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
         if (bits < 2048 || bits > 4096)
             return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
                            "RSA key of %d bits; allowed: RSA 2048..4096, EC P-256, EC P-384", bits);
+        /* CA/Browser Forum rule: an odd exponent from 65537 up. With e = 1 anyone could
+         * "sign" a CSR (s = the encoded message), and proof of possession would prove nothing. */
+        BIGNUM *e = NULL;
+        /* Odd with 17..256 bits is exactly 65537 <= e < 2^256 and odd. */
+        int e_ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) && BN_is_odd(e) &&
+                   BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256;
+        BN_free(e);
+        if (!e_ok)
+            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
+                           "RSA public exponent must be odd and at least 65537");
         *is_rsa = 1;
         return XB_OK;
     }

@@ -13,6 +13,8 @@
 
 /* notBefore is backdated so that devices whose clocks lag a little accept the certificate. */
 #define XB_BACKDATE_SECONDS 300
+/* Subject attributes copied from a CSR besides CN, at most (the original sample sends five). */
+#define XB_CA_MAX_COPIED_ENTRIES 8
 
 xb_err xb_ca_random_serial(ASN1_INTEGER *serial, xb_diag *d)
 {
@@ -61,6 +63,27 @@ static int xb_ca_copies(const xb_ca *ca, int nid)
     return 0;
 }
 
+/* A copied attribute must keep within X.520's bounds (C: 2 characters, O/OU: 64, L/ST: 128,
+ * as OpenSSL's string table has them): a device must not be able to grow its certificate or
+ * records without limit. An attribute out of bounds is dropped, not a reason to refuse. */
+static int xb_ca_attr_in_bounds(int nid, const ASN1_STRING *value)
+{
+    unsigned char *utf8 = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, value);
+    if (len < 0) {
+        ERR_clear_error();
+        return 0;
+    }
+    long chars = 0;
+    for (int i = 0; i < len; i++)
+        chars += (utf8[i] & 0xC0) != 0x80; /* count code points, not bytes */
+    OPENSSL_free(utf8);
+    ASN1_STRING_TABLE *t = ASN1_STRING_TABLE_get(nid);
+    long max = t != NULL && t->maxsize > 0 ? t->maxsize : 64;
+    long min = t != NULL && t->minsize > 0 ? t->minsize : 1;
+    return chars >= min && chars <= max;
+}
+
 /* The subject: CN = the registration ID (already checked equal to the CSR's CN), plus the
  * CSR's attributes that policy copies, in the CSR's order. Others are dropped, not refused.
  * The CN is set as a UTF8String directly: Azure DPS IDs run to 128 characters while OpenSSL's
@@ -71,7 +94,7 @@ static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const 
     if (name == NULL)
         return NULL;
     const X509_NAME *req_name = X509_REQ_get_subject_name(csr->req);
-    int have_cn = 0;
+    int have_cn = 0, copied = 0;
     for (int i = 0; i < X509_NAME_entry_count(req_name); i++) {
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(req_name, i);
         int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
@@ -80,8 +103,11 @@ static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const 
             ok = X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
                                             (const unsigned char *)reg_id, -1, -1, 0);
             have_cn = 1;
-        } else if (nid != NID_commonName && xb_ca_copies(ca, nid)) {
+        } else if (nid != NID_commonName && copied < XB_CA_MAX_COPIED_ENTRIES &&
+                   xb_ca_copies(ca, nid) &&
+                   xb_ca_attr_in_bounds(nid, X509_NAME_ENTRY_get_data(e))) {
             ok = X509_NAME_add_entry(name, e, -1, 0);
+            copied++;
         }
         if (!ok) {
             X509_NAME_free(name);
@@ -136,12 +162,14 @@ static xb_err xb_ca_describe(X509 *x, xb_issued *out, xb_diag *d)
     xb_hex(serial->data, (size_t)serial->length, out->serial);
 
     BIO *bio = BIO_new(BIO_s_mem());
-    if (bio == NULL)
-        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
-    X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-    int n = BIO_read(bio, out->subject, (int)sizeof out->subject - 1);
-    out->subject[n > 0 ? n : 0] = '\0';
+    char *text = NULL;
+    long n = 0;
+    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0)
+        n = BIO_get_mem_data(bio, &text);
+    out->subject = n >= 0 && bio != NULL ? OPENSSL_strndup(text ? text : "", (size_t)n) : NULL;
     BIO_free(bio);
+    if (out->subject == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
 
     unsigned char *spki = NULL;
     int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
@@ -205,5 +233,6 @@ done:
 void xb_issued_clear(xb_issued *out)
 {
     OPENSSL_free(out->der);
+    OPENSSL_free(out->subject);
     memset(out, 0, sizeof *out);
 }

@@ -27,7 +27,7 @@ typedef struct xb_device {
 typedef struct xb_cert_record {
     char serial[2 * 20 + 1]; /* lowercase hex, the certificate serial */
     char reg_id[XB_REGID_MAX + 1];
-    char subject[512]; /* RFC 2253 text of the issued subject */
+    const char *subject; /* RFC 2253 text of the issued subject (borrowed, like der) */
     time_t not_before, not_after;
     char pubkey_sha256[65]; /* SHA-256 of the SubjectPublicKeyInfo DER, hex */
     char client_addr[64];

@@ -627,7 +627,8 @@ static void xb_sq_read_cert(sqlite3_stmt *st, xb_cert_record *out)
     memset(out, 0, sizeof *out);
     xb_sq_copy_text(st, 0, out->serial, sizeof out->serial);
     xb_sq_copy_text(st, 1, out->reg_id, sizeof out->reg_id);
-    xb_sq_copy_text(st, 2, out->subject, sizeof out->subject);
+    const unsigned char *subject = sqlite3_column_text(st, 2);
+    out->subject = subject != NULL ? (const char *)subject : "";
     out->not_before = (time_t)sqlite3_column_int64(st, 3);
     out->not_after = (time_t)sqlite3_column_int64(st, 4);
     xb_sq_copy_text(st, 5, out->pubkey_sha256, sizeof out->pubkey_sha256);

@@ -26,12 +26,12 @@ xb_err xb_enroll(xb_server *srv, const xb_enroll_request *req, xb_issued *out, x
         .not_before = out->not_before,
         .not_after = out->not_after,
         .issued_at = time(NULL),
+        .subject = out->subject,
         .der = out->der,
         .der_len = out->der_len,
     };
     snprintf(rec.serial, sizeof rec.serial, "%s", out->serial);
     snprintf(rec.reg_id, sizeof rec.reg_id, "%s", req->reg_id);
-    snprintf(rec.subject, sizeof rec.subject, "%s", out->subject);
     snprintf(rec.pubkey_sha256, sizeof rec.pubkey_sha256, "%s", out->pubkey_sha256);
     snprintf(rec.client_addr, sizeof rec.client_addr, "%s",
              req->client_addr ? req->client_addr : "");

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -328,6 +330,73 @@ static void test_ca_load_errors(void **state)
     assert_null(ca);
 }
 
+/* A DER CSR for key with the given subject entries (pairs of short name, value). */
+static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_attrs, int *len)
+{
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_REQ_get_subject_name(req);
+    for (size_t i = 0; i + 1 < n_attrs; i += 2)
+        assert_true(X509_NAME_add_entry_by_txt(name, attrs[i], V_ASN1_UTF8STRING,
+                                               (const unsigned char *)attrs[i + 1], -1, -1, 0));
+    assert_true(X509_REQ_set_pubkey(req, k));
+    assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    *len = i2d_X509_REQ(req, &der);
+    X509_REQ_free(req);
+    return der;
+}
+
+static void test_subject_bounds(void **state)
+{
+    (void)state;
+    char long_o[101];
+    memset(long_o, 'o', 100);
+    long_o[100] = '\0';
+    const char *attrs[] = {"C",  "CAN", "O",  long_o, "OU", "1",  "OU", "2",         "OU",
+                           "3",  "OU",  "4",  "OU",   "5",  "OU", "6",  "OU",        "7",
+                           "OU", "8",   "OU", "9",    "OU", "10", "CN", "dev-bounds"};
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    int len = 0;
+    unsigned char *der = make_csr(k, attrs, sizeof attrs / sizeof attrs[0], &len);
+    xb_csr *csr = NULL;
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, NULL), XB_OK);
+    xb_ca *ca = load_ca(365, NULL);
+    xb_issued out;
+    assert_int_equal(xb_ca_issue(ca, csr, "dev-bounds", time(NULL), &out, NULL), XB_OK);
+    /* C of three letters and a 100-character O are dropped; at most 8 OUs are copied. */
+    assert_string_equal(out.subject, "CN=dev-bounds,OU=8,OU=7,OU=6,OU=5,OU=4,OU=3,OU=2,OU=1");
+    xb_issued_clear(&out);
+    xb_ca_free(ca);
+    xb_csr_free(csr);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+}
+
+static void test_rsa_exponent(void **state)
+{
+    (void)state;
+    /* e = 3: a real RSA key, but outside what CAs accept (and e = 1 would make PoP void). */
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    BIGNUM *e = BN_new();
+    BN_set_word(e, 3);
+    EVP_PKEY *k = NULL;
+    assert_true(EVP_PKEY_keygen_init(ctx) == 1);
+    assert_true(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) == 1);
+    assert_true(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e) == 1);
+    assert_true(EVP_PKEY_generate(ctx, &k) == 1);
+    const char *attrs[] = {"CN", "dev-e3"};
+    int len = 0;
+    unsigned char *der = make_csr(k, attrs, 2, &len);
+    xb_csr *csr = NULL;
+    xb_diag d = {""};
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_ERR_KEY_NOT_ALLOWED);
+    assert_non_null(strstr(d.msg, "exponent"));
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    BN_free(e);
+    EVP_PKEY_CTX_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +409,8 @@ int main(void)
         cmocka_unit_test(test_validity_clipped_to_ca),
         cmocka_unit_test(test_serials_differ),
         cmocka_unit_test(test_ca_load_errors),
+        cmocka_unit_test(test_subject_bounds),
+        cmocka_unit_test(test_rsa_exponent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
