@@ -99,6 +99,19 @@ xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
         xb_csr_free(csr);
         return err;
     }
+    /* Collisions in MD5 and SHA-1 are practical: a signature over them proves little. (RSA-PSS
+     * carries its digest in parameters; OpenSSL's PSS verification checks those.) */
+    const X509_ALGOR *alg = NULL;
+    X509_REQ_get0_signature(req, NULL, &alg);
+    int md_nid = NID_undef, pk_nid = NID_undef;
+    if (alg != NULL && OBJ_find_sigid_algs(OBJ_obj2nid(alg->algorithm), &md_nid, &pk_nid) &&
+        (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md4 || md_nid == NID_md2 ||
+         md_nid == NID_md5_sha1)) {
+        xb_csr_free(csr);
+        return xb_fail(d, XB_ERR_CSR_SIGNATURE,
+                       "the CSR is signed with %s; sign it with SHA-256 or stronger",
+                       OBJ_nid2sn(md_nid));
+    }
     /* Proof of possession. The original server computed this and ignored the result; here a
      * CSR whose signature does not verify with its own key is refused. X509_REQ_verify covers
      * RSA PKCS#1 v1.5, RSA-PSS (parameters from the AlgorithmIdentifier) and ECDSA. */

@@ -331,7 +331,8 @@ static void test_ca_load_errors(void **state)
 }
 
 /* A DER CSR for key with the given subject entries (pairs of short name, value). */
-static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_attrs, int *len)
+static unsigned char *make_csr_md(EVP_PKEY *k, const char *const *attrs, size_t n_attrs,
+                                  const EVP_MD *md, int *len)
 {
     X509_REQ *req = X509_REQ_new();
     X509_NAME *name = X509_REQ_get_subject_name(req);
@@ -339,11 +340,35 @@ static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_a
         assert_true(X509_NAME_add_entry_by_txt(name, attrs[i], V_ASN1_UTF8STRING,
                                                (const unsigned char *)attrs[i + 1], -1, -1, 0));
     assert_true(X509_REQ_set_pubkey(req, k));
-    assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+    assert_true(X509_REQ_sign(req, k, md) > 0);
     unsigned char *der = NULL;
     *len = i2d_X509_REQ(req, &der);
     X509_REQ_free(req);
     return der;
+}
+
+static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_attrs, int *len)
+{
+    return make_csr_md(k, attrs, n_attrs, EVP_sha256(), len);
+}
+
+static void test_weak_signature_digest(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    const char *attrs[] = {"CN", "dev-sha1"};
+    int len = 0;
+    unsigned char *der = make_csr_md(k, attrs, 2, EVP_sha1(), &len);
+    xb_csr *csr = NULL;
+    xb_diag d = {""};
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_ERR_CSR_SIGNATURE);
+    assert_non_null(strstr(d.msg, "SHA1"));
+    OPENSSL_free(der);
+    der = make_csr_md(k, attrs, 2, EVP_sha512(), &len);
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_OK);
+    xb_csr_free(csr);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
 }
 
 static void test_subject_bounds(void **state)
@@ -411,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_ca_load_errors),
         cmocka_unit_test(test_subject_bounds),
         cmocka_unit_test(test_rsa_exponent),
+        cmocka_unit_test(test_weak_signature_digest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
