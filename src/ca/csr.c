@@ -6,6 +6,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -46,8 +47,14 @@ static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
     if (id == EVP_PKEY_EC) {
         char group[64] = "";
         size_t glen = 0;
-        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                            &glen))
+        /* OpenSSL names a curve given by explicit parameters when they match a named one; the
+         * certificate would then carry them too (RFC 5480 requires a named curve). */
+        int explicit_params = 0;
+        if (!EVP_PKEY_get_int_param(pkey, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
+                                    &explicit_params))
+            explicit_params = 1;
+        if (explicit_params || !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+                                                               group, sizeof group, &glen))
             return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
                            "EC key with explicit or unnamed curve parameters; allowed: EC P-256, "
                            "EC P-384 as named curves");
@@ -61,6 +68,30 @@ static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
     const char *name = OBJ_nid2sn(id);
     return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED, "%s key; allowed: RSA 2048..4096, EC P-256, EC P-384",
                    name != NULL ? name : "unknown");
+}
+
+/* The digest a CSR signature uses, from its AlgorithmIdentifier (for RSA-PSS from its
+ * parameters, where an absent hashAlgorithm means SHA-1). NID_undef if it cannot be told.
+ * Collisions in MD5 and SHA-1 are practical: a signature over them proves little. */
+static int xb_csr_signature_digest(const X509_REQ *req)
+{
+    const X509_ALGOR *alg = NULL;
+    X509_REQ_get0_signature(req, NULL, &alg);
+    if (alg == NULL)
+        return NID_undef;
+    int sig_nid = OBJ_obj2nid(alg->algorithm), md_nid = NID_undef, pk_nid = NID_undef;
+    if (sig_nid != NID_rsassaPss)
+        return OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid) ? md_nid : NID_undef;
+    const ASN1_TYPE *param = alg->parameter;
+    RSA_PSS_PARAMS *pss =
+        param ? ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), param) : NULL;
+    if (pss == NULL) {
+        ERR_clear_error();
+        return NID_undef;
+    }
+    md_nid = pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+    RSA_PSS_PARAMS_free(pss);
+    return md_nid;
 }
 
 xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
@@ -99,18 +130,13 @@ xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
         xb_csr_free(csr);
         return err;
     }
-    /* Collisions in MD5 and SHA-1 are practical: a signature over them proves little. (RSA-PSS
-     * carries its digest in parameters; OpenSSL's PSS verification checks those.) */
-    const X509_ALGOR *alg = NULL;
-    X509_REQ_get0_signature(req, NULL, &alg);
-    int md_nid = NID_undef, pk_nid = NID_undef;
-    if (alg != NULL && OBJ_find_sigid_algs(OBJ_obj2nid(alg->algorithm), &md_nid, &pk_nid) &&
-        (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md4 || md_nid == NID_md2 ||
-         md_nid == NID_md5_sha1)) {
+    int md_nid = xb_csr_signature_digest(req);
+    if (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md4 ||
+        md_nid == NID_md2 || md_nid == NID_md5_sha1) {
         xb_csr_free(csr);
         return xb_fail(d, XB_ERR_CSR_SIGNATURE,
                        "the CSR is signed with %s; sign it with SHA-256 or stronger",
-                       OBJ_nid2sn(md_nid));
+                       md_nid == NID_undef ? "an unknown digest" : OBJ_nid2sn(md_nid));
     }
     /* Proof of possession. The original server computed this and ignored the result; here a
      * CSR whose signature does not verify with its own key is refused. X509_REQ_verify covers

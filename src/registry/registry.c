@@ -31,12 +31,18 @@ xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
                            url);
         return xb_registry_sqlite_open(path, out, d);
     }
+    /* Other URLs may carry credentials (postgresql://user:password@host/db): only their scheme
+     * goes into a message, and so into a log. */
+    int scheme_len = (int)strcspn(url, ":/@");
+    if (scheme_len > 16)
+        scheme_len = 16;
     if (xb_has_prefix(url, "postgresql://") || xb_has_prefix(url, "postgres://"))
         return xb_fail(d, XB_ERR_CONFIG,
-                       "registry URL %s: the PostgreSQL backend is not available in this build "
-                       "(supported: sqlite:PATH)",
-                       url);
-    return xb_fail(d, XB_ERR_CONFIG, "registry URL %s: unknown scheme (supported: sqlite:PATH)",
+                       "registry URL %.*s://...: the PostgreSQL backend is not available in this "
+                       "build (supported: sqlite:PATH)",
+                       scheme_len, url);
+    return xb_fail(d, XB_ERR_CONFIG,
+                   "registry URL %.*s:...: unknown scheme (supported: sqlite:PATH)", scheme_len,
                    url);
 }
 

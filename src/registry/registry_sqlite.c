@@ -18,11 +18,12 @@
 #define XB_SQ_SCHEMA_VERSION 1
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
 
-/* Laid out as SQL, not as clang-format would align it. */
+/* Laid out as SQL, not as clang-format would align it. Registration IDs compare without case,
+ * as Azure DPS treats them: DEV1 and dev1 are one device, with one enrollment. */
 /* clang-format off */
 static const char xb_sq_schema_v1[] =
     "CREATE TABLE devices ("
-    "  reg_id TEXT PRIMARY KEY NOT NULL,"
+    "  reg_id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
     "  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),"
     "  source TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
@@ -30,7 +31,7 @@ static const char xb_sq_schema_v1[] =
     ");"
     "CREATE TABLE certificates ("
     "  serial TEXT PRIMARY KEY NOT NULL,"
-    "  reg_id TEXT NOT NULL REFERENCES devices(reg_id),"
+    "  reg_id TEXT NOT NULL COLLATE NOCASE REFERENCES devices(reg_id),"
     "  subject TEXT,"
     "  not_before INTEGER,"
     "  not_after INTEGER,"

@@ -93,6 +93,13 @@ void xb_http_reply_json(xb_exchange *ex, int status, const char *json)
 
 void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message)
 {
+    if (xb_err_http_status(err) >= 500) {
+        /* Server-side failures: the detail (paths, OpenSSL text) is for the operator's log,
+         * the client gets the code and the generic message. */
+        xb_error("request id=%s %s: %s", ex->request_id, xb_err_code(err),
+                 message ? message : xb_strerror(err));
+        message = NULL;
+    }
     cJSON *o = cJSON_CreateObject();
     char *json = NULL;
     if (o != NULL && cJSON_AddStringToObject(o, "error", xb_err_code(err)) &&
@@ -111,9 +118,9 @@ static int xb_route_matches(const xb_route *r, const char *path)
     return r->case_insensitive ? strcasecmp(r->path, path) == 0 : strcmp(r->path, path) == 0;
 }
 
-static void xb_http_dispatch(struct evhttp_request *req, void *arg)
+static void xb_http_dispatch(struct evhttp_request *req, xb_server *srv, int tls)
 {
-    xb_exchange ex = {.req = req, .srv = arg, .outcome = "-", .status = 0};
+    xb_exchange ex = {.req = req, .srv = srv, .outcome = "-", .status = 0};
     gettimeofday(&ex.start, NULL);
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
@@ -125,6 +132,14 @@ static void xb_http_dispatch(struct evhttp_request *req, void *arg)
     evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &port);
     snprintf(ex.client_addr, sizeof ex.client_addr, "%s", peer ? peer : "-");
 
+    /* When the bufferevent callback cannot allocate, libevent 2.1 silently falls back to a
+     * plain socket: on the HTTPS port such a connection is refused, never served. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+    if (tls && (bev == NULL || bufferevent_openssl_get_ssl(bev) == NULL)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        xb_http_reply_error(&ex, XB_ERR_MALFORMED_REQUEST, "this port speaks HTTPS only");
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || path[0] == '\0')
@@ -189,6 +204,16 @@ static void xb_conn_rearm(struct evhttp_request *req)
         evtimer_add(dl->timer, &dl->span);
 }
 
+static void xb_http_dispatch_tls(struct evhttp_request *req, void *arg)
+{
+    xb_http_dispatch(req, arg, 1);
+}
+
+static void xb_http_dispatch_plain(struct evhttp_request *req, void *arg)
+{
+    xb_http_dispatch(req, arg, 0);
+}
+
 static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
 {
     xb_server *srv = arg;
@@ -210,10 +235,8 @@ static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
     evtimer_add(dl->timer, &dl->span);
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev == NULL) {
-        SSL_free(ssl); /* frees dl through the ex_data callback */
-        return NULL;
-    }
+    if (bev == NULL)
+        return NULL; /* libevent 2.1 has freed ssl (and so dl) already: CLOSE_ON_FREE */
     /* Devices often drop the connection without close_notify after reading the answer. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;
@@ -228,12 +251,12 @@ struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int
     /* Every method reaches the dispatcher so that unknown ones get our JSON 405. */
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                         EVHTTP_REQ_PATCH);
+                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_timeout(http, srv->cfg->timeout_seconds);
     evhttp_set_max_headers_size(http, XB_MAX_HEADERS);
     evhttp_set_max_body_size(http, XB_HTTP_TRANSPORT_MAX_BODY);
     evhttp_set_default_content_type(http, "application/json; charset=utf-8");
-    evhttp_set_gencb(http, xb_http_dispatch, srv);
+    evhttp_set_gencb(http, tls ? xb_http_dispatch_tls : xb_http_dispatch_plain, srv);
     if (tls) {
         if (xb_conn_ex_index < 0)
             xb_conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, xb_conn_ex_free);

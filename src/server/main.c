@@ -37,6 +37,7 @@ typedef struct xb_daemon {
     int http_fds[XB_MAX_WORKERS];
     pid_t pids[XB_MAX_WORKERS];
     sigset_t signals; /* blocked in the supervisor, waited for with sigwaitinfo */
+    pid_t supervisor; /* workers compare getppid() with it (the supervisor may be PID 1) */
 } xb_daemon;
 
 /* ---- worker ---- */
@@ -109,9 +110,11 @@ static int xb_worker_main(xb_daemon *dm, int index)
     if (sig_term == NULL || sig_int == NULL || evsignal_add(sig_term, NULL) != 0 ||
         evsignal_add(sig_int, NULL) != 0)
         goto done;
-    /* Signals were blocked since before fork; libevent's handlers are in place now. */
+    /* Signals were blocked since before fork; libevent's handlers are in place now. A hangup
+     * sent to the process group is the supervisor's to ignore, not a reason to die. */
+    signal(SIGHUP, SIG_IGN);
     sigprocmask(SIG_UNBLOCK, &dm->signals, NULL);
-    if (getppid() == 1)
+    if (getppid() != dm->supervisor) /* it died before PDEATHSIG was armed */
         goto done;
     rc = event_base_dispatch(w.base) < 0 ? 1 : 0;
 done:
@@ -378,6 +381,7 @@ int main(int argc, char **argv)
     sigaddset(&dm.signals, SIGCHLD);
     sigaddset(&dm.signals, SIGHUP);
     sigprocmask(SIG_BLOCK, &dm.signals, NULL);
+    dm.supervisor = getpid();
 
     err = xb_open_listeners(&dm, &d);
     if (err != XB_OK) {

@@ -173,7 +173,7 @@ for ct in "application/json" "application/json; charset=utf-8" "text/plain"; do
 done
 
 # ---- methods and paths ----
-for m in GET PUT DELETE; do
+for m in GET PUT DELETE TRACE OPTIONS PATCH; do
   xb_request "$m" /api/certificate; track
   xb_expect_error "$m /api/certificate" 405 method_not_allowed "$rows"
   xb_eq "$m /api/certificate: Allow: POST" "$(xb_header Allow)" POST

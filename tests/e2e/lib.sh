@@ -70,7 +70,8 @@ CONF
 # (https, or http when HTTPS is off) and XB_HTTP_URL (when plain HTTP is on).
 xb_start_server() {
   : >"$XB_TMP/xbootd.log"
-  "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
+  # XB_LAUNCH may prefix the command (e.g. unshare to run xbootd as PID 1).
+  ${XB_LAUNCH:-} "$XB_BIN/xbootd" -c "$XB_TMP/xboot.conf" 2>"$XB_TMP/xbootd.log" &
   XB_PID=$!
   local i
   for i in $(seq 1 100); do # at most 10 s: the "started" line follows the "listening" ones

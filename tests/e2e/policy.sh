@@ -117,6 +117,9 @@ done
 enroll anyone-1
 xb_expect_error "open mode: second request for the same ID" 409 already_enrolled "$rows"
 xb_eq "open mode: still one row for anyone-1" "$(xb_cert_rows anyone-1)" 1
+# Azure DPS treats registration IDs without case: ANYONE-1 is the same device, enrolled already.
+enroll ANYONE-1
+xb_expect_error "open mode: the same ID in another case" 409 already_enrolled "$rows"
 # Open is not lawless: IDs are still validated, the CN still has to match.
 xb_csr ec-p256 "bad id" "$XB_TMP/badid"
 xb_post "$(xb_enroll_body "bad id" "$XB_TMP/badid.der")"

@@ -180,6 +180,14 @@ xb_check "malformed bodies: server alive" kill -0 "$XB_PID"
 health "after malformed bodies"
 xb_check "no worker died meanwhile" sh -c "! grep -q restarting '$XB_TMP/xbootd.log'"
 
+# ---- a hangup (terminal closed, kill -HUP to the group) reaches the workers: they stay ----
+before=$(pgrep -P "$XB_PID" | sort | tr '\n' ' ')
+kill -HUP "$XB_PID" $(pgrep -P "$XB_PID")
+sleep 1
+xb_eq "SIGHUP: the same workers still run" "$(pgrep -P "$XB_PID" | sort | tr '\n' ' ')" "$before"
+xb_check "SIGHUP: no worker restarted" sh -c "! grep -q restarting '$XB_TMP/xbootd.log'"
+health "after SIGHUP"
+
 # ---- kill -9 of one worker ----
 workers=$(pgrep -P "$XB_PID" | wc -l)
 victim=$(pgrep -P "$XB_PID" | head -n1)
@@ -236,4 +244,15 @@ alive=0; for k in $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
 xb_eq "SIGTERM: no worker left" "$alive" 0
 xb_check "SIGTERM: the log says stopped" grep -q 'stopped' "$XB_TMP/xbootd.log"
 kill "$idle_client" 2>/dev/null; wait "$idle_client" 2>/dev/null
+# ---- xbootd as PID 1 (a container's entrypoint) ----
+if unshare --pid --fork --kill-child true 2>/dev/null; then
+  xb_write_config
+  XB_LAUNCH="unshare --pid --fork --kill-child" xb_start_server
+  xb_check "as PID 1: serves /healthz" \
+    curl -sf -o /dev/null --max-time 5 --cacert "$XB_TMP/ca/root-ca.pem" "$XB_URL/healthz"
+  xb_check "as PID 1: no worker failed to start" sh -c "! grep -q 'failed to start' '$XB_TMP/xbootd.log'"
+  xb_stop_server
+else
+  xb_bad "unshare --pid is not available here: cannot run xbootd as PID 1"
+fi
 xb_finish

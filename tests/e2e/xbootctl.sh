@@ -28,6 +28,11 @@ xb_contains "it names the duplicate" "$(err)" "SN.0001_x"
 xb_check "new-1 was not added" sh -c "! '$XB_BIN/xbootctl' device show new-1 --db 'sqlite:$XB_DB' >/dev/null 2>&1"
 ctl device add dup-1 dup-1 >/dev/null; rc=$?
 xb_eq "an ID listed twice: exit 1" "$rc" 1
+# IDs compare without case, as in Azure DPS: sn.0001_X is SN.0001_x.
+ctl device add sn.0001_X >/dev/null; rc=$?
+xb_eq "the same ID in another case: exit 1" "$rc" 1
+xb_contains "the same ID in another case: already registered" "$(err)" "already registered"
+xb_contains "show finds the device whatever the case" "$(ctl device show sn.0001_x)" "SN.0001_x"
 
 # show / disable / enable.
 out=$(ctl device show SN.0001_x)

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/pem.h>
@@ -422,6 +423,50 @@ static void test_rsa_exponent(void **state)
     EVP_PKEY_CTX_free(ctx);
 }
 
+static void test_pss_sha1_and_explicit_curve(void **state)
+{
+    (void)state;
+    /* RSA-PSS whose parameters name SHA-1: the digest hides in the parameters. */
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                               (const unsigned char *)"dev-pss", -1, -1, 0);
+    X509_REQ_set_pubkey(req, rsa);
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    assert_int_equal(EVP_DigestSignInit(mctx, &pctx, EVP_sha1(), NULL, rsa), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+    assert_true(X509_REQ_sign_ctx(req, mctx) > 0);
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(req, &der);
+    xb_csr *csr = NULL;
+    xb_diag d = {""};
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_ERR_CSR_SIGNATURE);
+    assert_non_null(strstr(d.msg, "SHA1"));
+    OPENSSL_free(der);
+    EVP_MD_CTX_free(mctx);
+    X509_REQ_free(req);
+    EVP_PKEY_free(rsa);
+
+    /* P-256 given by explicit parameters: refused, though OpenSSL recognises the curve. */
+    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, (char *)"explicit", 0),
+        OSSL_PARAM_construct_end()};
+    EVP_PKEY *ec = NULL;
+    assert_int_equal(EVP_PKEY_keygen_init(kctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_params(kctx, params), 1);
+    assert_int_equal(EVP_PKEY_generate(kctx, &ec), 1);
+    const char *attrs[] = {"CN", "dev-explicit"};
+    der = make_csr(ec, attrs, 2, &len);
+    assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_ERR_KEY_NOT_ALLOWED);
+    assert_non_null(strstr(d.msg, "explicit"));
+    OPENSSL_free(der);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_CTX_free(kctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_subject_bounds),
         cmocka_unit_test(test_rsa_exponent),
         cmocka_unit_test(test_weak_signature_digest),
+        cmocka_unit_test(test_pss_sha1_and_explicit_curve),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
