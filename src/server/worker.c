@@ -1,0 +1,104 @@
+/* An xbootd worker: one libevent loop serving the HTTPS and plain listeners it was given. */
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "xb_log.h"
+
+typedef struct xb_worker {
+    struct event_base *base;
+    struct evhttp *https, *http;
+    struct evhttp_bound_socket *https_bound, *http_bound;
+} xb_worker;
+
+static void xb_worker_on_signal(evutil_socket_t sig, short events, void *arg)
+{
+    (void)sig, (void)events;
+    xb_worker *w = arg;
+    /* Stop accepting, let replies already queued reach their clients, then leave. */
+    if (w->https_bound != NULL)
+        evhttp_del_accept_socket(w->https, w->https_bound);
+    if (w->http_bound != NULL)
+        evhttp_del_accept_socket(w->http, w->http_bound);
+    w->https_bound = w->http_bound = NULL;
+    struct timeval grace = {0, 300 * 1000};
+    event_base_loopexit(w->base, &grace);
+}
+
+void xb_daemon_release(xb_daemon *dm)
+{
+    xb_ca_free(dm->srv.ca);
+    SSL_CTX_free(dm->srv.ssl_ctx);
+    xb_config_free(dm->cfg);
+    dm->srv.ca = NULL;
+    dm->srv.ssl_ctx = NULL;
+    dm->cfg = NULL;
+}
+
+int xb_worker_main(xb_daemon *dm, int index)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a killed supervisor */
+    for (int i = 0; i < dm->workers; i++) {
+        if (i == index)
+            continue;
+        if (dm->https_fds[i] >= 0)
+            close(dm->https_fds[i]);
+        if (dm->http_fds[i] >= 0)
+            close(dm->http_fds[i]);
+    }
+    xb_diag d = {""};
+    int rc = 1;
+    xb_worker w = {0};
+    struct event *sig_term = NULL, *sig_int = NULL;
+    xb_err err = xb_registry_open(dm->cfg->registry_db, &dm->srv.reg, &d);
+    if (err != XB_OK) {
+        xb_error("worker: registry: %s", xb_diag_message(&d, err));
+        goto done;
+    }
+    w.base = event_base_new();
+    if (w.base == NULL)
+        goto done;
+    if (dm->https_fds[index] >= 0) {
+        w.https = xb_http_new(w.base, &dm->srv, 1, dm->https_fds[index], &w.https_bound);
+        if (w.https == NULL)
+            goto done;
+    }
+    if (dm->http_fds[index] >= 0) {
+        w.http = xb_http_new(w.base, &dm->srv, 0, dm->http_fds[index], &w.http_bound);
+        if (w.http == NULL)
+            goto done;
+    }
+    sig_term = evsignal_new(w.base, SIGTERM, xb_worker_on_signal, &w);
+    sig_int = evsignal_new(w.base, SIGINT, xb_worker_on_signal, &w);
+    if (sig_term == NULL || sig_int == NULL || evsignal_add(sig_term, NULL) != 0 ||
+        evsignal_add(sig_int, NULL) != 0)
+        goto done;
+    /* Signals were blocked since before fork; libevent's handlers are in place now. A hangup
+     * sent to the process group is the supervisor's to ignore, not a reason to die. */
+    signal(SIGHUP, SIG_IGN);
+    sigprocmask(SIG_UNBLOCK, &dm->signals, NULL);
+    if (getppid() != dm->supervisor) /* it died before PDEATHSIG was armed */
+        goto done;
+    rc = event_base_dispatch(w.base) < 0 ? 1 : 0;
+done:
+    if (rc != 0)
+        xb_error("worker %d failed to start", index);
+    if (sig_term != NULL)
+        event_free(sig_term);
+    if (sig_int != NULL)
+        event_free(sig_int);
+    if (w.https != NULL)
+        evhttp_free(w.https);
+    if (w.http != NULL)
+        evhttp_free(w.http);
+    if (w.base != NULL)
+        event_base_free(w.base);
+    xb_registry_close(dm->srv.reg);
+    xb_daemon_release(dm);
+    return rc;
+}
