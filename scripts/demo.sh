@@ -85,12 +85,35 @@ openssl verify -CAfile "$DEMO/ca/root-ca.pem" -untrusted "$DEMO/ca/signing-ca.pe
 step "8. The registry recorded it before answering"
 "$BIN/xbootctl" device show "$DEVICE" --db "sqlite:$DEMO/xboot.db"
 
-step "9. A second enrollment of the same device is refused (one certificate per device)"
+step "9. Use it: mutual TLS to a server that trusts only the XBoot root (as an MQTT broker would)"
+openssl s_server -accept 127.0.0.1:0 -cert "$DEMO/ca/tls.pem" -key "$DEMO/ca/tls.key" \
+  -CAfile "$DEMO/ca/root-ca.pem" -Verify 2 -verify_return_error -naccept 1 -www \
+  >"$DEMO/s_server.log" 2>&1 &
+SPID=$!
+SPORT=""
+for _ in $(seq 1 50); do
+  SPORT=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$DEMO/s_server.log")
+  [ -n "$SPORT" ] && break
+  sleep 0.1
+done
+printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$SPORT" -quiet \
+  -cert "$DEMO/device/device.pem" -key "$DEMO/device/device.key" -cert_chain "$DEMO/ca/signing-ca.pem" \
+  -CAfile "$DEMO/ca/root-ca.pem" -verify_return_error >/dev/null 2>&1 || true
+wait $SPID 2>/dev/null || true
+echo "what the server verified:"
+grep -E "^depth=" "$DEMO/s_server.log" | sed 's/^/  /'
+if grep -A1 "^depth=0 CN = $DEVICE\$" "$DEMO/s_server.log" | grep -q "verify return:1"; then
+  echo "mutual TLS: the server accepted the device's certificate"
+else
+  echo "mutual TLS failed:"; cat "$DEMO/s_server.log"; exit 1
+fi
+
+step "10. A second enrollment of the same device is refused (one certificate per device)"
 curl -s --max-time 20 --cacert "$DEMO/ca/root-ca.pem" -H "Content-Type: application/json" \
   --data-binary "@$DEMO/device/request.json" "$URL/api/certificate"
 echo
 
-step "10. Stop xbootd"
+step "11. Stop xbootd"
 kill -TERM $PID
 wait $PID || true
 trap - EXIT
