@@ -219,6 +219,28 @@ static void test_bad_csrs(void **state)
     free(der);
 }
 
+/* A DER CSR for key with the given subject entries (pairs of short name, value). */
+static unsigned char *make_csr_md(EVP_PKEY *k, const char *const *attrs, size_t n_attrs,
+                                  const EVP_MD *md, int *len)
+{
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_REQ_get_subject_name(req);
+    for (size_t i = 0; i + 1 < n_attrs; i += 2)
+        assert_true(X509_NAME_add_entry_by_txt(name, attrs[i], V_ASN1_UTF8STRING,
+                                               (const unsigned char *)attrs[i + 1], -1, -1, 0));
+    assert_true(X509_REQ_set_pubkey(req, k));
+    assert_true(X509_REQ_sign(req, k, md) > 0);
+    unsigned char *der = NULL;
+    *len = i2d_X509_REQ(req, &der);
+    X509_REQ_free(req);
+    return der;
+}
+
+static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_attrs, int *len)
+{
+    return make_csr_md(k, attrs, n_attrs, EVP_sha256(), len);
+}
+
 static void test_key_policy(void **state)
 {
     (void)state;
@@ -232,20 +254,15 @@ static void test_key_policy(void **state)
                       : refused[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", refused[i].param)
                                          : EVP_PKEY_Q_keygen(NULL, NULL, refused[i].alg);
         assert_non_null(k);
-        X509_REQ *req = X509_REQ_new();
-        X509_NAME *n = X509_REQ_get_subject_name(req);
-        X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (const unsigned char *)"dev-1",
-                                   -1, -1, 0);
-        X509_REQ_set_pubkey(req, k);
-        assert_true(X509_REQ_sign(req, k, EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256()) > 0);
-        unsigned char *der = NULL;
-        int len = i2d_X509_REQ(req, &der);
+        const char *attrs[] = {"CN", "dev-1"};
+        int len = 0;
+        unsigned char *der =
+            make_csr_md(k, attrs, 2, EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256(), &len);
         xb_csr *csr = NULL;
         xb_diag d = {""};
         assert_int_equal(xb_csr_parse(der, (size_t)len, &csr, &d), XB_ERR_KEY_NOT_ALLOWED);
         assert_non_null(strstr(d.msg, "allowed"));
         OPENSSL_free(der);
-        X509_REQ_free(req);
         EVP_PKEY_free(k);
     }
 }
@@ -329,28 +346,6 @@ static void test_ca_load_errors(void **state)
     cfg.chain_path = chain; /* does not start with the signing CA */
     assert_int_equal(xb_ca_load(&cfg, &ca, &d), XB_ERR_CONFIG);
     assert_null(ca);
-}
-
-/* A DER CSR for key with the given subject entries (pairs of short name, value). */
-static unsigned char *make_csr_md(EVP_PKEY *k, const char *const *attrs, size_t n_attrs,
-                                  const EVP_MD *md, int *len)
-{
-    X509_REQ *req = X509_REQ_new();
-    X509_NAME *name = X509_REQ_get_subject_name(req);
-    for (size_t i = 0; i + 1 < n_attrs; i += 2)
-        assert_true(X509_NAME_add_entry_by_txt(name, attrs[i], V_ASN1_UTF8STRING,
-                                               (const unsigned char *)attrs[i + 1], -1, -1, 0));
-    assert_true(X509_REQ_set_pubkey(req, k));
-    assert_true(X509_REQ_sign(req, k, md) > 0);
-    unsigned char *der = NULL;
-    *len = i2d_X509_REQ(req, &der);
-    X509_REQ_free(req);
-    return der;
-}
-
-static unsigned char *make_csr(EVP_PKEY *k, const char *const *attrs, size_t n_attrs, int *len)
-{
-    return make_csr_md(k, attrs, n_attrs, EVP_sha256(), len);
 }
 
 static void test_weak_signature_digest(void **state)
