@@ -1,15 +1,8 @@
-/* POST /api/certificate: the original XBoot.Server wire format.
- *
- * Request  {"RegistrationId": "...", "Csr": "<base64 DER PKCS#10>"} (keys matched
- *          case-insensitively, so the .NET client's PascalCase and camelCase both work),
- *          no Content-Type or application/json, function key as ?code= or x-functions-key.
- * Answer   {"Certificate": "<base64 DER>", "Chain": ["<base64 DER>", ...], "NotAfter": "..."}.
- *          Old clients read Certificate and ignore the rest. */
+/* POST /api/certificate: the HTTP side of the original XBoot.Server wire format (function key,
+ * body size, Content-Type header, reply). The body format itself is xboot_wire.h. */
 #include "http.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <sys/queue.h>
 

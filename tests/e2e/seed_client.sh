@@ -20,7 +20,7 @@ xb_contains "the CSR is RSA-PSS/SHA-512" \
 body=$(printf '{"RegistrationId":"%s","Csr":"%s"}' "$guid" "$(xb_b64 "$XB_TMP/seed.der")")
 printf '%s' "$body" >"$XB_TMP/seed.json"
 XB_STATUS=$(curl -s -o "$XB_TMP/resp.json" -w '%{http_code}' --max-time 20 \
-  --cacert "$XB_TMP/ca/root-ca.pem" -H 'Content-Type:' -H 'Expect:' \
+  --cacert "$XB_TMP/ca/root-ca.pem" -H 'Content-Type:' -H 'Expect:' --trace-ascii "$XB_TMP/seed.trace" \
   --data-binary "@$XB_TMP/seed.json" "$XB_URL/api/Certificate?code=s3cret-function-key")
 xb_eq "seed request: 200" "$XB_STATUS" 200
 xb_save_cert "$XB_TMP/seed.pem"
@@ -31,8 +31,14 @@ xb_eq "the sample's subject attributes are kept, CN = the GUID" \
   "subject=CN=$guid,OU=IT,O=Hilscher,L=Calgary,ST=AB,C=CA"
 xb_check "Certificate is plain base64 DER (what X509Certificate2(byte[]) loads)" \
   bash -c "base64 -d <<<'$(xb_json Certificate)' | openssl x509 -inform DER -noout"
-xb_check "the request did not carry a Content-Type" \
-  sh -c "! grep -qi 'content-type' '$XB_TMP/seed.json'"
+xb_check "the request was sent (curl trace)" grep -q "POST /api/Certificate?code=" "$XB_TMP/seed.trace"
+# The headers curl sent: the "=> Send header" block of its trace.
+sent=$(awk '/^=> Send header/ {on=1; next} /^(=>|<=)/ {on=0} on' "$XB_TMP/seed.trace")
+xb_contains "the trace holds the sent headers" "$sent" "Host: 127.0.0.1"
+xb_check "the request carried no Content-Type header" \
+  sh -c "! grep -qi 'content-type' <<'T'
+$sent
+T"
 
 # camelCase keys with application/json and the header form of the function key.
 id2=camel-case-dev
