@@ -1,5 +1,6 @@
 #include "registry.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry_backend.h"
@@ -7,6 +8,37 @@
 static int xb_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* "PATH" or "PATH?synchronous=MODE": the only option, so no general query parser. */
+static xb_err xb_registry_open_sqlite_url(const char *url, const char *path_and_query,
+                                          xb_registry **out, xb_diag *d)
+{
+    static const struct {
+        const char *query;
+        xb_sq_sync sync;
+    } options[] = {{"synchronous=full", XB_SQ_SYNC_FULL},
+                   {"synchronous=normal", XB_SQ_SYNC_NORMAL},
+                   {"synchronous=off", XB_SQ_SYNC_OFF}};
+    const char *q = strchr(path_and_query, '?');
+    if (q == NULL)
+        return xb_registry_sqlite_open(path_and_query, XB_SQ_SYNC_FULL, out, d);
+    size_t i = 0;
+    while (i < sizeof options / sizeof options[0] && strcmp(q + 1, options[i].query) != 0)
+        i++;
+    if (i == sizeof options / sizeof options[0])
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "registry URL %s: unknown option \"%s\" (supported: "
+                       "synchronous=full|normal|off)",
+                       url, q + 1);
+    if (q == path_and_query)
+        return xb_fail(d, XB_ERR_CONFIG, "registry URL %s names no file (sqlite:PATH)", url);
+    char *path = strndup(path_and_query, (size_t)(q - path_and_query));
+    if (path == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory opening the registry");
+    xb_err err = xb_registry_sqlite_open(path, options[i].sync, out, d);
+    free(path);
+    return err;
 }
 
 xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
@@ -29,7 +61,7 @@ xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
                            "registry URL %s: use sqlite:PATH (e.g. sqlite:/var/lib/xboot/xboot.db "
                            "or sqlite:xboot.db), not sqlite://",
                            url);
-        return xb_registry_sqlite_open(path, out, d);
+        return xb_registry_open_sqlite_url(url, path, out, d);
     }
     /* Other URLs may carry credentials (postgresql://user:password@host/db): only their scheme
      * goes into a message, and so into a log. */
@@ -189,7 +221,36 @@ xb_err xb_registry_record_issuance(xb_registry *r, const xb_cert_record *rec,
         err = xb_registry_check_record(rec, d);
     if (err == XB_OK)
         err = xb_registry_check_rules(rules, d);
-    return err != XB_OK ? err : r->ops->record_issuance(r, rec, rules, d);
+    if (err != XB_OK)
+        return err;
+    xb_issuance item = {.rec = *rec, .result = XB_OK};
+    xb_issuance *items = &item;
+    err = r->ops->record_batch(r, &items, 1, rules, d);
+    if (err == XB_OK && item.result != XB_OK) {
+        if (d != NULL)
+            *d = item.diag;
+        err = item.result;
+    }
+    return err;
+}
+
+xb_err xb_registry_record_batch(xb_registry *r, xb_issuance *const *items, size_t n,
+                                const xb_enroll_rules *rules, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_rules(rules, d);
+    if (err == XB_OK && items == NULL && n > 0)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no issuances");
+    if (err != XB_OK)
+        return err;
+    /* Malformed records are refused one by one, like any other refusal: the rest commit. The
+     * backend skips items whose result is already an error. */
+    for (size_t i = 0; i < n; i++) {
+        items[i]->diag.msg[0] = '\0';
+        items[i]->result = xb_registry_check_record(&items[i]->rec, &items[i]->diag);
+    }
+    return n == 0 ? XB_OK : r->ops->record_batch(r, items, n, rules, d);
 }
 
 xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,

@@ -42,7 +42,10 @@ typedef struct xb_enroll_rules {
     int allow_reenroll; /* 1: an enrolled device may get further certificates */
 } xb_enroll_rules;
 
-/* Open (and create or migrate the schema of) the registry at url. */
+/* Open (and create or migrate the schema of) the registry at url: "sqlite:PATH", optionally
+ * "sqlite:PATH?synchronous=off|normal|full" (default full; anything but full may lose the
+ * last commits on power loss and exists to measure what durability costs, see
+ * docs/PERFORMANCE.md). */
 xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d);
 void xb_registry_close(xb_registry *r);
 
@@ -73,6 +76,21 @@ xb_err xb_registry_check_enroll(xb_registry *r, const char *reg_id, const xb_enr
  * after the commit is durable. */
 xb_err xb_registry_record_issuance(xb_registry *r, const xb_cert_record *rec,
                                    const xb_enroll_rules *rules, xb_diag *d);
+
+/* One issuance in a group commit, and what became of it. */
+typedef struct xb_issuance {
+    xb_cert_record rec;
+    xb_err result; /* set by record_batch: XB_OK when recorded */
+    xb_diag diag;  /* why not, when result != XB_OK */
+} xb_issuance;
+
+/* Group commit: record n issuances in one transaction and one durable commit, each judged by
+ * the rules on its own and in order (two for one device that may enroll once: the first is
+ * recorded, the second refused). A refusal writes nothing and touches no other item. Returns
+ * XB_OK once the commit is durable (each item's result says whether it was recorded); on a
+ * storage failure nothing is written and every item's result is that error. */
+xb_err xb_registry_record_batch(xb_registry *r, xb_issuance *const *items, size_t n,
+                                const xb_enroll_rules *rules, xb_diag *d);
 
 /* Calls fn for every certificate (of reg_id, or all if NULL), oldest first. rec->der is only
  * valid during the call. */

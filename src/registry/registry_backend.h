@@ -19,8 +19,9 @@ typedef struct xb_registry_ops {
                           xb_diag *d);
     xb_err (*check_enroll)(xb_registry *r, const char *reg_id, const xb_enroll_rules *rules,
                            xb_diag *d);
-    xb_err (*record_issuance)(xb_registry *r, const xb_cert_record *rec,
-                              const xb_enroll_rules *rules, xb_diag *d);
+    /* rules validated, n >= 1; items whose result is not XB_OK on entry are skipped */
+    xb_err (*record_batch)(xb_registry *r, xb_issuance *const *items, size_t n,
+                           const xb_enroll_rules *rules, xb_diag *d);
     xb_err (*cert_each)(xb_registry *r, const char *reg_id,
                         xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d);
 } xb_registry_ops;
@@ -30,7 +31,10 @@ struct xb_registry {
     const xb_registry_ops *ops;
 };
 
-/* path: what follows "sqlite:" in the URL, non-empty. */
-xb_err xb_registry_sqlite_open(const char *path, xb_registry **out, xb_diag *d);
+/* SQLite's PRAGMA synchronous for the commits that release responses. */
+typedef enum xb_sq_sync { XB_SQ_SYNC_FULL, XB_SQ_SYNC_NORMAL, XB_SQ_SYNC_OFF } xb_sq_sync;
+
+/* path: what follows "sqlite:" in the URL (without the ?query), non-empty. */
+xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, xb_registry **out, xb_diag *d);
 
 #endif

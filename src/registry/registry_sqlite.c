@@ -1,6 +1,6 @@
 /* The embedded registry: one SQLite file shared by every worker process, each with its own
  * connection. WAL lets readers run beside the single writer; synchronous=FULL makes a COMMIT
- * durable before record_issuance returns (a certificate that was handed out is never lost
+ * durable before record_batch returns (a certificate that was handed out is never lost
  * from the registry); busy_timeout turns short lock waits between workers into waits, not
  * errors. */
 #include "registry_backend.h"
@@ -17,6 +17,10 @@
 
 #define XB_SQ_SCHEMA_VERSION 1
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
+/* How long a writer naps while another holds the write lock. SQLite's own busy_timeout naps
+ * 1, 2, 5, 10... ms, far longer than a group commit holds the lock (~0.2 ms): two workers
+ * would then spend most of their time asleep. */
+#define XB_SQ_BUSY_NAP_US 100
 
 /* Laid out as SQL, not as clang-format would align it. Registration IDs compare without case,
  * as Azure DPS treats them: DEV1 and dev1 are one device, with one enrollment. */
@@ -100,6 +104,7 @@ typedef struct xb_sq {
     xb_registry base;
     sqlite3 *db;
     char *path;
+    xb_sq_sync sync;
     sqlite3_stmt *stmt[XB_SQ__COUNT];
 } xb_sq;
 
@@ -226,12 +231,28 @@ static xb_err xb_sq_set_wal(xb_sq *s, xb_diag *d)
     return err;
 }
 
+/* SQLite busy handler: nap briefly and retry, for XB_SQ_BUSY_TIMEOUT_MS in all. */
+static int xb_sq_on_busy(void *arg, int attempts)
+{
+    (void)arg;
+    if ((long long)attempts * XB_SQ_BUSY_NAP_US >= (long long)XB_SQ_BUSY_TIMEOUT_MS * 1000)
+        return 0;
+    struct timespec nap = {0, XB_SQ_BUSY_NAP_US * 1000L};
+    nanosleep(&nap, NULL);
+    return 1;
+}
+
 static xb_err xb_sq_configure(xb_sq *s, xb_diag *d)
 {
-    sqlite3_busy_timeout(s->db, XB_SQ_BUSY_TIMEOUT_MS);
+    static const char *const sync_sql[] = {
+        [XB_SQ_SYNC_FULL] = "PRAGMA synchronous = FULL",
+        [XB_SQ_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+        [XB_SQ_SYNC_OFF] = "PRAGMA synchronous = OFF",
+    };
+    sqlite3_busy_handler(s->db, xb_sq_on_busy, NULL);
     xb_err err = xb_sq_exec(s, "PRAGMA foreign_keys = ON", d, "cannot enable foreign keys");
     if (err == XB_OK)
-        err = xb_sq_exec(s, "PRAGMA synchronous = FULL", d, "cannot set synchronous=FULL");
+        err = xb_sq_exec(s, sync_sql[s->sync], d, "cannot set PRAGMA synchronous");
     if (err == XB_OK)
         err = xb_sq_set_wal(s, d);
     return err;
@@ -313,7 +334,7 @@ static void xb_sq_close(xb_registry *r)
 
 static const xb_registry_ops xb_sq_ops;
 
-xb_err xb_registry_sqlite_open(const char *path, xb_registry **out, xb_diag *d)
+xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, xb_registry **out, xb_diag *d)
 {
     xb_err err = xb_sq_create_private(path, d);
     if (err != XB_OK)
@@ -324,6 +345,7 @@ xb_err xb_registry_sqlite_open(const char *path, xb_registry **out, xb_diag *d)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory opening the registry");
     }
     s->base.ops = &xb_sq_ops;
+    s->sync = sync;
     /* No SQLITE_OPEN_CREATE: the file was created above with the right mode; if it vanished
      * since, failing is better than recreating it 0644. NOMUTEX: one handle per thread. */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -607,20 +629,49 @@ static xb_err xb_sq_issue_in_tx(xb_sq *s, const xb_cert_record *rec, const xb_en
     return xb_sq_insert_cert(s, rec, when, d);
 }
 
-static xb_err xb_sq_record_issuance(xb_registry *r, const xb_cert_record *rec,
-                                    const xb_enroll_rules *rules, xb_diag *d)
+/* A refusal by the rules concerns one item; anything else is the storage failing. */
+static int xb_sq_is_refusal(xb_err err)
+{
+    return err == XB_ERR_DEVICE_UNKNOWN || err == XB_ERR_DEVICE_DISABLED ||
+           err == XB_ERR_ALREADY_ENROLLED;
+}
+
+/* Group commit. A refusal never leaves a write behind (the open-mode device insert does nothing
+ * when the device exists, and a device that is disabled or enrolled exists), so refused items
+ * need no savepoint; any other failure aborts the whole transaction. */
+static xb_err xb_sq_record_batch(xb_registry *r, xb_issuance *const *items, size_t n,
+                                 const xb_enroll_rules *rules, xb_diag *d)
 {
     xb_sq *s = xb_sq_of(r);
-    time_t when = rec->issued_at != 0 ? rec->issued_at : time(NULL);
     xb_err err = xb_sq_begin(s, d);
-    if (err != XB_OK)
-        return err;
-    err = xb_sq_issue_in_tx(s, rec, rules, when, d);
-    if (err != XB_OK) {
-        xb_sq_rollback(s);
-        return err;
+    for (size_t i = 0; err == XB_OK && i < n; i++) {
+        xb_issuance *it = items[i];
+        if (it->result != XB_OK)
+            continue;
+        time_t when = it->rec.issued_at != 0 ? it->rec.issued_at : time(NULL);
+        it->result = xb_sq_issue_in_tx(s, &it->rec, rules, when, &it->diag);
+        if (it->result != XB_OK && !xb_sq_is_refusal(it->result)) {
+            err = it->result;
+            if (d != NULL)
+                *d = it->diag;
+        }
     }
-    return xb_sq_commit(s, d);
+    if (err == XB_OK)
+        err = xb_sq_commit(s, d);
+    else
+        xb_sq_rollback(s);
+    if (err != XB_OK) {
+        /* Nothing was written: every item shares the failure, refused ones included (their
+         * judgment came from a transaction that no longer exists). */
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]->result == XB_OK || xb_sq_is_refusal(items[i]->result)) {
+                items[i]->result = err;
+                if (d != NULL)
+                    items[i]->diag = *d;
+            }
+        }
+    }
+    return err;
 }
 
 static void xb_sq_read_cert(sqlite3_stmt *st, xb_cert_record *out)
@@ -673,6 +724,6 @@ static const xb_registry_ops xb_sq_ops = {
     .device_set_enabled = xb_sq_device_set_enabled,
     .device_each = xb_sq_device_each,
     .check_enroll = xb_sq_check_enroll,
-    .record_issuance = xb_sq_record_issuance,
+    .record_batch = xb_sq_record_batch,
     .cert_each = xb_sq_cert_each,
 };

@@ -29,7 +29,22 @@ typedef struct xb_route {
 static const xb_route xb_routes[] = {
     {"/api/certificate", 1, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
     {"/healthz", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
+    {"/metrics", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_metrics},
 };
+#define XB_ROUTE_COUNT (sizeof xb_routes / sizeof xb_routes[0])
+#define XB_ROUTE_NONE XB_ROUTE_COUNT /* unmatched requests: not in the latency histogram */
+
+_Static_assert(XB_ROUTE_COUNT <= XB_METRICS_MAX_ROUTES, "raise XB_METRICS_MAX_ROUTES");
+
+size_t xb_http_route_count(void)
+{
+    return XB_ROUTE_COUNT;
+}
+
+const char *xb_http_route_path(size_t i)
+{
+    return i < XB_ROUTE_COUNT ? xb_routes[i].path : "";
+}
 
 static void xb_conn_rearm(struct evhttp_request *req);
 
@@ -63,32 +78,41 @@ static const char *xb_http_reason(int status)
     }
 }
 
-static void xb_http_log(const xb_exchange *ex)
+/* The request's log line and its metrics. */
+static void xb_http_account(const xb_exchange *ex)
 {
     struct timeval now;
     gettimeofday(&now, NULL);
     double ms = (double)(now.tv_sec - ex->start.tv_sec) * 1e3 +
                 (double)(now.tv_usec - ex->start.tv_usec) / 1e3;
+    xb_metrics_request(ex->srv->metrics_slot, ex->route, ms / 1e3);
+    if (ex->enrollment)
+        xb_metrics_enrollment(ex->srv->metrics_slot, ex->protocol, ex->result);
     xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s", ex->request_id,
             ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
             ex->serial[0] ? " serial=" : "", ex->serial);
 }
 
-void xb_http_reply_json(xb_exchange *ex, int status, const char *json)
+void xb_http_reply_text(xb_exchange *ex, int status, const char *content_type, const char *text)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(ex->req);
-    evhttp_add_header(h, "Content-Type", "application/json; charset=utf-8");
+    evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Request-Id", ex->request_id);
     struct evbuffer *body = evbuffer_new();
     if (body != NULL && evhttp_request_get_command(ex->req) != EVHTTP_REQ_HEAD)
-        evbuffer_add(body, json, strlen(json));
+        evbuffer_add(body, text, strlen(text));
     ex->status = status;
     xb_conn_rearm(ex->req);
     evhttp_send_reply(ex->req, status, xb_http_reason(status), body);
     if (body != NULL)
         evbuffer_free(body);
-    xb_http_log(ex);
+    xb_http_account(ex);
+}
+
+void xb_http_reply_json(xb_exchange *ex, int status, const char *json)
+{
+    xb_http_reply_text(ex, status, "application/json; charset=utf-8", json);
 }
 
 void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message)
@@ -108,6 +132,7 @@ void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message)
         json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     ex->outcome = xb_err_code(err);
+    ex->result = err;
     xb_http_reply_json(ex, xb_err_http_status(err),
                        json ? json : "{\"error\":\"out_of_memory\",\"message\":\"out of memory\"}");
     cJSON_free(json);
@@ -120,7 +145,7 @@ static int xb_route_matches(const xb_route *r, const char *path)
 
 static void xb_http_dispatch(struct evhttp_request *req, xb_server *srv, int tls)
 {
-    xb_exchange ex = {.req = req, .srv = srv, .outcome = "-", .status = 0};
+    xb_exchange ex = {.req = req, .srv = srv, .outcome = "-", .status = 0, .route = XB_ROUTE_NONE};
     gettimeofday(&ex.start, NULL);
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
@@ -144,10 +169,11 @@ static void xb_http_dispatch(struct evhttp_request *req, xb_server *srv, int tls
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || path[0] == '\0')
         path = "/";
-    for (size_t i = 0; i < sizeof xb_routes / sizeof xb_routes[0]; i++) {
+    for (size_t i = 0; i < XB_ROUTE_COUNT; i++) {
         const xb_route *r = &xb_routes[i];
         if (!xb_route_matches(r, path))
             continue;
+        ex.route = i;
         if (!(evhttp_request_get_command(req) & r->methods)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", r->allow);
             xb_http_reply_error(&ex, XB_ERR_METHOD_NOT_ALLOWED, NULL);
@@ -169,6 +195,7 @@ typedef struct xb_conn_deadline {
     struct event *timer;
     SSL *ssl;
     struct timeval span;
+    xb_metrics_slot *metrics; /* the connection is counted open while this lives */
 } xb_conn_deadline;
 
 static int xb_conn_ex_index = -1;
@@ -180,6 +207,7 @@ static void xb_conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx
     xb_conn_deadline *dl = ptr;
     if (dl == NULL)
         return;
+    xb_metrics_tls_connection(dl->metrics, -1);
     event_free(dl->timer);
     free(dl);
 }
@@ -227,6 +255,8 @@ static struct bufferevent *xb_http_tls_bev(struct event_base *base, void *arg)
     }
     dl->ssl = ssl;
     dl->span.tv_sec = srv->cfg->timeout_seconds;
+    dl->metrics = srv->metrics_slot;
+    xb_metrics_tls_connection(dl->metrics, +1);
     if (!SSL_set_ex_data(ssl, xb_conn_ex_index, dl)) {
         xb_conn_ex_free(NULL, dl, NULL, 0, 0, NULL);
         SSL_free(ssl);

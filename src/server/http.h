@@ -7,6 +7,7 @@
 #include <event2/http.h>
 #include <sys/time.h>
 
+#include "metrics.h"
 #include "server.h"
 #include "xb_regid.h"
 
@@ -21,18 +22,37 @@ typedef struct xb_exchange {
     char serial[2 * 20 + 1];       /* of an issued certificate, for the log line */
     int status;
     struct timeval start;
+    size_t route;   /* index in the route table, for the latency histogram */
+    int enrollment; /* set by enrollment routes: the answer counts as one */
+    xb_protocol protocol;
+    xb_err result; /* what the answer says: XB_OK or the error sent */
 } xb_exchange;
 
 /* Attach an evhttp server on base, accepting on fd; TLS (srv->ssl_ctx) when tls is set. */
 struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int fd,
                            struct evhttp_bound_socket **bound);
 
-/* Replies. Each sends exactly once and logs the request line. */
+/* Replies. Each sends exactly once, logs the request line and counts it in the metrics. */
 void xb_http_reply_json(xb_exchange *ex, int status, const char *json);
 void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message);
+void xb_http_reply_text(xb_exchange *ex, int status, const char *content_type, const char *text);
+
+/* The route table, for metric labels. */
+size_t xb_http_route_count(void);
+const char *xb_http_route_path(size_t i);
+
+/* How a route answers an enrollment: called exactly once, on the loop thread, either with the
+ * certificate (err == XB_OK: its record is committed) or with the refusal and its message. */
+typedef void (*xb_enroll_reply_fn)(xb_exchange *ex, xb_err err, const xb_issued *cert,
+                                   const char *message);
+
+/* The whole enrollment: authorize, check, sign, then hand the record to the worker's group
+ * commit and answer through reply() once it is durable. ex is copied; the caller's may go. */
+void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enroll_reply_fn reply);
 
 /* Routes. */
 void xb_route_xboot_certificate(xb_exchange *ex);
 void xb_route_healthz(xb_exchange *ex);
+void xb_route_metrics(xb_exchange *ex);
 
 #endif

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +92,18 @@ static xb_err xb_open_listeners(xb_daemon *dm, xb_diag *d)
     return XB_OK;
 }
 
+/* Each idle device connection holds a descriptor; the usual soft limit of 1024 would refuse
+ * connections long before memory runs short. Take what the hard limit allows. */
+static void xb_raise_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+            xb_warn("cannot raise the open-files limit: %s", strerror(errno));
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -124,6 +138,7 @@ int main(int argc, char **argv)
     }
     xb_log_init("xbootd", XB_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
+    xb_raise_fd_limit();
 
     static xb_daemon dm;
     xb_diag d = {""};
@@ -151,6 +166,12 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &dm.signals, NULL);
     dm.supervisor = getpid();
 
+    dm.srv.metrics = xb_metrics_create(dm.workers);
+    if (dm.srv.metrics == NULL) {
+        xb_error("cannot map the shared metrics region");
+        xb_daemon_release(&dm);
+        return 1;
+    }
     err = xb_open_listeners(&dm, &d);
     if (err != XB_OK) {
         xb_error("%s: %s", xb_err_code(err), xb_diag_message(&d, err));

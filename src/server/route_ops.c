@@ -1,6 +1,7 @@
-/* Operations endpoints. */
+/* Operations endpoints: /healthz for load balancers, /metrics for Prometheus. */
 #include "http.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 void xb_route_healthz(xb_exchange *ex)
@@ -15,4 +16,25 @@ void xb_route_healthz(xb_exchange *ex)
     }
     ex->outcome = "ok";
     xb_http_reply_json(ex, 200, "{\"status\":\"ok\"}");
+}
+
+void xb_route_metrics(xb_exchange *ex)
+{
+    xb_diag d = {""};
+    xb_metrics_health health = {
+        .ca_ok = xb_ca_check_usable(ex->srv->ca, time(NULL), &d) == XB_OK,
+        .registry_ok = xb_registry_ping(ex->srv->reg, &d) == XB_OK,
+    };
+    const char *names[XB_METRICS_MAX_ROUTES];
+    size_t routes = xb_http_route_count();
+    for (size_t i = 0; i < routes && i < XB_METRICS_MAX_ROUTES; i++)
+        names[i] = xb_http_route_path(i);
+    char *text = xb_metrics_render(ex->srv->metrics, names, routes, &health);
+    if (text == NULL) {
+        xb_http_reply_error(ex, XB_ERR_NOMEM, "cannot render the metrics");
+        return;
+    }
+    ex->outcome = "ok";
+    xb_http_reply_text(ex, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+    free(text);
 }

@@ -46,22 +46,14 @@ static xb_err xb_xboot_check_key(xb_exchange *ex, const char **why)
     return err;
 }
 
-static void xb_xboot_enroll(xb_exchange *ex, const xb_xboot_request *wire)
+static void xb_xboot_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, const char *message)
 {
-    xb_enroll_request req = {.reg_id = wire->reg_id,
-                             .csr_der = wire->csr_der,
-                             .csr_len = wire->csr_len,
-                             .client_addr = ex->client_addr};
-    xb_issued cert;
-    xb_diag d = {""};
-    xb_err err = xb_enroll(ex->srv, &req, &cert, &d);
     if (err != XB_OK) {
-        xb_http_reply_error(ex, err, xb_diag_message(&d, err));
+        xb_http_reply_error(ex, err, message);
         return;
     }
-    char *json = xb_xboot_encode_answer(&cert, ex->srv->ca);
-    snprintf(ex->serial, sizeof ex->serial, "%s", cert.serial);
-    xb_issued_clear(&cert);
+    char *json = xb_xboot_encode_answer(cert, ex->srv->ca);
+    snprintf(ex->serial, sizeof ex->serial, "%s", cert->serial);
     if (json == NULL) {
         /* Recorded but not sent: the device retries and gets 409 unless re-enrollment is on;
          * an operator sees the serial in the log line. Only reachable out of memory. */
@@ -73,8 +65,19 @@ static void xb_xboot_enroll(xb_exchange *ex, const xb_xboot_request *wire)
     cJSON_free(json);
 }
 
+static void xb_xboot_enroll(xb_exchange *ex, const xb_xboot_request *wire)
+{
+    xb_enroll_request req = {.reg_id = wire->reg_id,
+                             .csr_der = wire->csr_der,
+                             .csr_len = wire->csr_len,
+                             .client_addr = ex->client_addr};
+    xb_enroll_start(ex, &req, xb_xboot_answer);
+}
+
 void xb_route_xboot_certificate(xb_exchange *ex)
 {
+    ex->enrollment = 1;
+    ex->protocol = XB_PROTO_XBOOT;
     const char *why = NULL;
     xb_err err = xb_xboot_check_key(ex, &why);
     if (err != XB_OK) {

@@ -6,14 +6,20 @@
 
 #include "ca.h"
 #include "config.h"
+#include "metrics.h"
 #include "registry.h"
+
+struct xb_committer;
 
 typedef struct xb_server {
     const xb_config *cfg;
     xb_ca *ca;        /* loaded once, before the workers fork */
     SSL_CTX *ssl_ctx; /* NULL when HTTPS is off */
-    xb_registry *reg; /* opened in each worker after fork */
+    xb_registry *reg; /* opened in each worker after fork: reads (policy checks, health) */
+    struct xb_committer *committer; /* the worker's group commit; NULL: commit inline */
     xb_enroll_rules rules;
+    xb_metrics *metrics;           /* shared by all workers, mapped before fork */
+    xb_metrics_slot *metrics_slot; /* this worker's */
 } xb_server;
 
 /* Bodies above this are refused (413) by the application; the transport caps at
@@ -29,9 +35,12 @@ typedef struct xb_enroll_request {
     const char *client_addr;
 } xb_enroll_request;
 
-/* Authorize, check the CSR, sign, and commit the record. On XB_OK, out holds the certificate
- * and its record is durable. On error nothing was written. */
-xb_err xb_enroll(xb_server *srv, const xb_enroll_request *req, xb_issued *out, xb_diag *d);
+/* Authorize, check the CSR and sign: the CPU-bound half of an enrollment, nothing recorded
+ * yet (enroll.c, and xb_enroll_start in http.h for the whole of it). */
+xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, xb_diag *d);
+
+/* The registry record of an issued certificate; rec borrows cert's DER and subject. */
+void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb_cert_record *rec);
 
 /* TLS server context from PEM files: TLS 1.2 and 1.3 only. */
 xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out, xb_diag *d);

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "committer.h"
 #include "daemon.h"
 #include "http.h"
 #include "xb_log.h"
@@ -14,6 +15,7 @@ typedef struct xb_worker {
     struct event_base *base;
     struct evhttp *https, *http;
     struct evhttp_bound_socket *https_bound, *http_bound;
+    xb_committer *committer;
 } xb_worker;
 
 static void xb_worker_on_signal(evutil_socket_t sig, short events, void *arg)
@@ -35,6 +37,8 @@ void xb_daemon_release(xb_daemon *dm)
     xb_ca_free(dm->srv.ca);
     SSL_CTX_free(dm->srv.ssl_ctx);
     xb_config_free(dm->cfg);
+    xb_metrics_destroy(dm->srv.metrics);
+    dm->srv.metrics = NULL;
     dm->srv.ca = NULL;
     dm->srv.ssl_ctx = NULL;
     dm->cfg = NULL;
@@ -55,6 +59,9 @@ int xb_worker_main(xb_daemon *dm, int index)
     int rc = 1;
     xb_worker w = {0};
     struct event *sig_term = NULL, *sig_int = NULL;
+    dm->srv.metrics_slot = xb_metrics_slot_of(dm->srv.metrics, index);
+    if (dm->srv.metrics_slot != NULL) /* a restarted worker's connections died with it */
+        atomic_store(&dm->srv.metrics_slot->tls_connections, 0);
     xb_err err = xb_registry_open(dm->cfg->registry_db, &dm->srv.reg, &d);
     if (err != XB_OK) {
         xb_error("worker: registry: %s", xb_diag_message(&d, err));
@@ -63,6 +70,13 @@ int xb_worker_main(xb_daemon *dm, int index)
     w.base = event_base_new();
     if (w.base == NULL)
         goto done;
+    err = xb_committer_start(w.base, dm->cfg->registry_db, &dm->srv.rules, dm->srv.metrics_slot,
+                             &w.committer, &d);
+    if (err != XB_OK) {
+        xb_error("worker: commit thread: %s", xb_diag_message(&d, err));
+        goto done;
+    }
+    dm->srv.committer = w.committer;
     if (dm->https_fds[index] >= 0) {
         w.https = xb_http_new(w.base, &dm->srv, 1, dm->https_fds[index], &w.https_bound);
         if (w.https == NULL)
@@ -92,6 +106,10 @@ done:
         event_free(sig_term);
     if (sig_int != NULL)
         event_free(sig_int);
+    /* Commit what was signed (durable, even if its answer can no longer be sent), before the
+     * connections and their requests are freed. */
+    xb_committer_stop(w.committer);
+    dm->srv.committer = NULL;
     if (w.https != NULL)
         evhttp_free(w.https);
     if (w.http != NULL)

@@ -450,6 +450,97 @@ static void test_failed_insert_rolls_back(void **state)
     xb_registry_close(r);
 }
 
+/* ---- group commit ---- */
+
+static void test_batch_judges_each_item(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    add_ok(r, "dev-2");
+    add_ok(r, "dev-off");
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_device_set_enabled(r, "dev-off", 0, &d), XB_OK);
+    xb_issuance items[6];
+    const char *ids[] = {"dev-1", "DEV-1", "stranger", "dev-off", "dev-2", "dev-2"};
+    const char *serials[] = {"a1", "a2", "a3", "a4", "a5", "a6"};
+    xb_issuance *ptrs[6];
+    for (size_t i = 0; i < 6; i++) {
+        items[i].rec = make_rec(ids[i], serials[i], 1700000000);
+        ptrs[i] = &items[i];
+    }
+    items[5].rec.der = NULL; /* malformed: refused on its own */
+    assert_int_equal(xb_registry_record_batch(r, ptrs, 6, &allowlist_once, &d), XB_OK);
+    assert_int_equal(items[0].result, XB_OK);
+    /* The same device (IDs compare without case) a second time in one batch: refused, in order. */
+    assert_int_equal(items[1].result, XB_ERR_ALREADY_ENROLLED);
+    assert_int_equal(items[2].result, XB_ERR_DEVICE_UNKNOWN);
+    assert_int_equal(items[3].result, XB_ERR_DEVICE_DISABLED);
+    assert_int_equal(items[4].result, XB_OK);
+    assert_int_equal(items[5].result, XB_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(items[2].diag.msg, "stranger"));
+    assert_int_equal(cert_rows(r, NULL), 2);
+    assert_int_equal(cert_rows(r, "dev-1"), 1);
+    assert_int_equal(cert_rows(r, "dev-2"), 1);
+    assert_int_equal(get_ok(r, "dev-off").enrolled_at, 0);
+    assert_int_equal(xb_registry_record_batch(r, NULL, 0, &allowlist_once, &d), XB_OK);
+    xb_registry_close(r);
+}
+
+/* A storage failure in the middle of a batch writes nothing at all, and says so for every
+ * item: none of their certificates may be handed out. */
+static void test_batch_failure_writes_nothing(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    add_ok(r, "dev-2");
+    add_ok(r, "dev-3");
+    xb_issuance items[3];
+    xb_issuance *ptrs[3];
+    const char *ids[] = {"dev-1", "dev-2", "dev-3"};
+    for (size_t i = 0; i < 3; i++) {
+        items[i].rec = make_rec(ids[i], i == 2 ? "same" : (i == 0 ? "first" : "same"), 1700000000);
+        ptrs[i] = &items[i];
+    }
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_record_batch(r, ptrs, 3, &allowlist_once, &d), XB_ERR_REGISTRY);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(items[i].result, XB_ERR_REGISTRY);
+        assert_non_null(strstr(items[i].diag.msg, "UNIQUE"));
+        assert_int_equal(get_ok(r, ids[i]).enrolled_at, 0);
+    }
+    assert_int_equal(cert_rows(r, NULL), 0);
+    /* The handle is usable afterwards and the devices can still enroll. */
+    assert_int_equal(record(r, "dev-1", "again", &allowlist_once), XB_OK);
+    xb_registry_close(r);
+}
+
+static void test_synchronous_option(void **state)
+{
+    fixture *f = *state;
+    const char *modes[] = {"off", "normal", "full"};
+    for (size_t i = 0; i < 3; i++) {
+        char url[200];
+        snprintf(url, sizeof url, "%s?synchronous=%s", f->url, modes[i]);
+        xb_registry *r = NULL;
+        xb_diag d = {{0}};
+        assert_int_equal(xb_registry_open(url, &r, &d), XB_OK);
+        add_ok(r, modes[i]);
+        xb_registry_close(r);
+    }
+    /* The option is not part of the file name: all three wrote into the same file. */
+    xb_registry *r = open_ok(f);
+    assert_int_equal(get_ok(r, "off").enabled, 1);
+    assert_int_equal(get_ok(r, "full").enabled, 1);
+    xb_registry_close(r);
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s?synchronous=sometimes", f->url);
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_open(bad, &r, &d), XB_ERR_CONFIG);
+    assert_null(r);
+    assert_non_null(strstr(d.msg, "synchronous=sometimes"));
+    assert_int_equal(xb_registry_open("sqlite:?synchronous=off", &r, &d), XB_ERR_CONFIG);
+}
+
 /* A writer outside the registry holds the write lock for longer than busy_timeout (5 s). */
 static void test_locked_database_fails_cleanly(void **state)
 {
@@ -657,6 +748,9 @@ int main(void)
         T(test_reenroll_allowed),
         T(test_open_mode_creates_device),
         T(test_failed_insert_rolls_back),
+        T(test_batch_judges_each_item),
+        T(test_batch_failure_writes_nothing),
+        T(test_synchronous_option),
         T(test_locked_database_fails_cleanly),
         T(test_two_handles_race),
         T(test_worker_processes_race),
