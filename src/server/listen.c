@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ static int xb_listen_one(const struct addrinfo *ai, xb_diag *d)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Answers go out as small writes (headers, then body, each its own TLS record); with
+     * Nagle the second waits for the client's delayed ACK, ~40 ms per answer. Linux copies
+     * the option to every accepted socket. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         xb_fail(d, XB_ERR_IO, "cannot listen: %s", strerror(errno));

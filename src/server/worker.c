@@ -32,6 +32,19 @@ static void xb_worker_on_signal(evutil_socket_t sig, short events, void *arg)
     event_base_loopexit(w->base, &grace);
 }
 
+/* One loop per worker. Each answer enables and disables write interest on its socket; with the
+ * changelist, libevent folds those into one epoll_ctl per socket and loop iteration. */
+static struct event_base *xb_worker_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 void xb_daemon_release(xb_daemon *dm)
 {
     xb_ca_free(dm->srv.ca);
@@ -67,7 +80,7 @@ int xb_worker_main(xb_daemon *dm, int index)
         xb_error("worker: registry: %s", xb_diag_message(&d, err));
         goto done;
     }
-    w.base = event_base_new();
+    w.base = xb_worker_base_new();
     if (w.base == NULL)
         goto done;
     err = xb_committer_start(w.base, dm->cfg->registry_db, &dm->srv.rules, dm->srv.metrics_slot,
