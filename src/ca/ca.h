@@ -61,7 +61,9 @@ typedef struct xb_issued {
     char pubkey_sha256[65]; /* hex SHA-256 of the SubjectPublicKeyInfo DER */
 } xb_issued;
 
-/* Sign a certificate for a checked CSR (xb_csr_parse + xb_csr_check_subject passed). */
+/* Sign a certificate for a checked CSR (xb_csr_parse + xb_csr_check_subject passed). The CA's
+ * digest and signature contexts are reused from call to call: an xb_ca issues on one thread at
+ * a time (xb_csr_parse keeps its own per-thread state and may run on any thread). */
 xb_err xb_ca_issue(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now, xb_issued *out,
                    xb_diag *d);
 void xb_issued_clear(xb_issued *out);

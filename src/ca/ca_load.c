@@ -46,6 +46,7 @@ void xb_ca_free(xb_ca *ca)
     X509_EXTENSION_free(ca->ext_key_usage_rsa);
     X509_EXTENSION_free(ca->ext_eku);
     X509_EXTENSION_free(ca->ext_aki);
+    xb_ca_fast_free(&ca->fast);
     for (size_t i = 0; i < ca->chain_count; i++)
         OPENSSL_free(ca->chain_der[i]);
     OPENSSL_free(ca->chain_der);
@@ -231,6 +232,8 @@ xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d)
     }
     if (err == XB_OK)
         err = xb_ca_build_aki(ca, d);
+    if (err == XB_OK)
+        err = xb_ca_fast_prepare(ca, d);
     if (err == XB_OK)
         err = xb_ca_load_chain(ca, cfg->chain_path, d);
     if (err != XB_OK) {

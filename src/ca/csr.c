@@ -1,97 +1,138 @@
-/* CSR checks: DER shape, proof of possession, key policy, subject. */
+/* CSR checks: DER shape, key policy, proof of possession (the fast path of DESIGN.md section
+ * 7). The PKCS#10 DER is walked in place; the SubjectPublicKeyInfo stays opaque octets (copied
+ * into the certificate as they are) and only the key itself is built, for the signature check
+ * (csr_key.c). Reference: csr_reference.c; the two agree on every input (tests,
+ * fuzz/fuzz_csr.c). */
 #include "ca.h"
 
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/err.h>
-#include <openssl/rsa.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
+#include "csr_internal.h"
 
-#include "ca_internal.h"
+/* The parts of a CertificationRequest (RFC 2986) the checks need. */
+typedef struct xb_csr_layout {
+    xb_der_elem info; /* CertificationRequestInfo: the signed octets */
+    xb_der_elem name; /* subject */
+    xb_der_elem spki, key_oid, key_param, key_bits; /* key_param.tag 0 when absent */
+    xb_der_elem sig_oid, sig_param, sig_bits;
+} xb_csr_layout;
+
+#define XB_CSR_SHAPE_MSG "the CSR is not a DER PKCS#10 CertificationRequest"
+
+/* AlgorithmIdentifier { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }. */
+static int xb_csr_alg_id(xb_der_reader *r, xb_der_elem *oid, xb_der_elem *param)
+{
+    xb_der_elem seq;
+    memset(param, 0, sizeof *param);
+    if (!xb_der_read_tag(r, XB_DER_SEQUENCE, &seq))
+        return 0;
+    xb_der_reader in = xb_der_reader_of(seq.val, seq.len);
+    if (!xb_der_read_tag(&in, XB_DER_OID, oid) || !xb_der_oid_ok(oid->val, oid->len))
+        return 0;
+    if (in.left > 0 && (!xb_der_read(&in, param) || !xb_der_any_ok(param)))
+        return 0;
+    return in.left == 0;
+}
+
+static int xb_csr_bit_string(xb_der_reader *r, xb_der_elem *e)
+{
+    return xb_der_read_tag(r, XB_DER_BIT_STRING, e) && xb_der_bit_string_ok(e->val, e->len);
+}
+
+/* attributes [0] IMPLICIT SET OF SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }. The
+ * values are not used (requested extensions are ignored); they are only checked as the
+ * reference decoder checks them. */
+static int xb_csr_attributes_ok(const xb_der_elem *attrs)
+{
+    xb_der_reader r = xb_der_reader_of(attrs->val, attrs->len);
+    xb_der_elem attr, type, values, value;
+    while (r.left > 0) {
+        if (!xb_der_read_tag(&r, XB_DER_SEQUENCE, &attr))
+            return 0;
+        xb_der_reader parts = xb_der_reader_of(attr.val, attr.len);
+        if (!xb_der_read_tag(&parts, XB_DER_OID, &type) || !xb_der_oid_ok(type.val, type.len) ||
+            !xb_der_read_tag(&parts, XB_DER_SET, &values) || parts.left != 0)
+            return 0;
+        xb_der_reader vr = xb_der_reader_of(values.val, values.len);
+        while (vr.left > 0)
+            if (!xb_der_read(&vr, &value) || !xb_der_any_ok(&value))
+                return 0;
+    }
+    return 1;
+}
+
+static int xb_csr_info_ok(xb_csr_layout *l, int *version_ok)
+{
+    xb_der_reader r = xb_der_reader_of(l->info.val, l->info.len), k;
+    xb_der_elem version, attrs;
+    if (!xb_der_read_tag(&r, XB_DER_INTEGER, &version) ||
+        !xb_der_integer_ok(version.val, version.len) ||
+        !xb_der_read_tag(&r, XB_DER_SEQUENCE, &l->name) || !xb_name_ok(&l->name) ||
+        !xb_der_read_tag(&r, XB_DER_SEQUENCE, &l->spki))
+        return 0;
+    k = xb_der_reader_of(l->spki.val, l->spki.len);
+    if (!xb_csr_alg_id(&k, &l->key_oid, &l->key_param) || !xb_csr_bit_string(&k, &l->key_bits) ||
+        k.left != 0)
+        return 0;
+    /* Some old generators leave the attributes out altogether; OpenSSL accepts that. */
+    if (xb_der_peek(&r) == XB_DER_TAGGED(0) &&
+        (!xb_der_read(&r, &attrs) || !xb_csr_attributes_ok(&attrs)))
+        return 0;
+    *version_ok = version.len == 1 && version.val[0] == 0;
+    return r.left == 0;
+}
+
+static xb_err xb_csr_layout_parse(const uint8_t *der, size_t len, xb_csr_layout *l, xb_diag *d)
+{
+    xb_der_reader r = xb_der_reader_of(der, len), in;
+    xb_der_elem req;
+    if (!xb_der_read_tag(&r, XB_DER_SEQUENCE, &req))
+        return xb_fail(d, XB_ERR_BAD_CSR, XB_CSR_SHAPE_MSG);
+    if (r.left != 0)
+        return xb_fail(d, XB_ERR_BAD_CSR, "%zu bytes of trailing data after the CSR", r.left);
+    /* One pass over the whole tree first: BER anywhere, also inside values nobody reads. */
+    if (!xb_der_tree_ok(der, len))
+        return xb_fail(d, XB_ERR_BAD_CSR, XB_CSR_NOT_DER_MSG);
+    in = xb_der_reader_of(req.val, req.len);
+    int version_ok = 0;
+    if (!xb_der_read_tag(&in, XB_DER_SEQUENCE, &l->info) || !xb_csr_info_ok(l, &version_ok) ||
+        !xb_csr_alg_id(&in, &l->sig_oid, &l->sig_param) || !xb_csr_bit_string(&in, &l->sig_bits) ||
+        in.left != 0)
+        return xb_fail(d, XB_ERR_BAD_CSR, XB_CSR_SHAPE_MSG);
+    if (!version_ok)
+        return xb_fail(d, XB_ERR_BAD_CSR, XB_CSR_VERSION_MSG);
+    return XB_OK;
+}
 
 void xb_csr_free(xb_csr *csr)
 {
     if (csr == NULL)
         return;
-    X509_REQ_free(csr->req);
-    EVP_PKEY_free(csr->pkey);
+    OPENSSL_free(csr->der);
     OPENSSL_free(csr);
 }
 
-/* RSA 2048..4096 (rsaEncryption keys) and EC P-256/P-384: what every IoT cloud accepts.
- * RSA-PSS-only keys, other curves, Ed25519 and DSA are refused. */
-static xb_err xb_csr_check_key(EVP_PKEY *pkey, int *is_rsa, xb_diag *d)
+/* The checked request, keeping a private copy of its octets. */
+static xb_csr *xb_csr_keep(const uint8_t *der, size_t len, const xb_csr_layout *l, int is_rsa)
 {
-    int id = EVP_PKEY_get_base_id(pkey);
-    if (id == EVP_PKEY_RSA) {
-        int bits = EVP_PKEY_get_bits(pkey);
-        if (bits < 2048 || bits > 4096)
-            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                           "RSA key of %d bits; allowed: RSA 2048..4096, EC P-256, EC P-384", bits);
-        /* CA/Browser Forum rule: an odd exponent from 65537 up. With e = 1 anyone could
-         * "sign" a CSR (s = the encoded message), and proof of possession would prove nothing. */
-        BIGNUM *e = NULL;
-        /* Odd with 17..256 bits is exactly 65537 <= e < 2^256 and odd. */
-        int e_ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) && BN_is_odd(e) &&
-                   BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256;
-        BN_free(e);
-        if (!e_ok)
-            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                           "RSA public exponent must be odd and at least 65537");
-        *is_rsa = 1;
-        return XB_OK;
+    xb_csr *csr = OPENSSL_zalloc(sizeof *csr);
+    uint8_t *copy = OPENSSL_malloc(len);
+    if (csr == NULL || copy == NULL) {
+        OPENSSL_free(csr);
+        OPENSSL_free(copy);
+        return NULL;
     }
-    if (id == EVP_PKEY_EC) {
-        char group[64] = "";
-        size_t glen = 0;
-        /* OpenSSL names a curve given by explicit parameters when they match a named one; the
-         * certificate would then carry them too (RFC 5480 requires a named curve). */
-        int explicit_params = 0;
-        if (!EVP_PKEY_get_int_param(pkey, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
-                                    &explicit_params))
-            explicit_params = 1;
-        if (explicit_params || !EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-                                                               group, sizeof group, &glen))
-            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                           "EC key with explicit or unnamed curve parameters; allowed: EC P-256, "
-                           "EC P-384 as named curves");
-        if (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0)
-            return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                           "EC key on curve %s; allowed: EC P-256, EC P-384, RSA 2048..4096",
-                           group);
-        *is_rsa = 0;
-        return XB_OK;
-    }
-    const char *name = OBJ_nid2sn(id);
-    return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED, "%s key; allowed: RSA 2048..4096, EC P-256, EC P-384",
-                   name != NULL ? name : "unknown");
-}
-
-/* The digest a CSR signature uses, from its AlgorithmIdentifier (for RSA-PSS from its
- * parameters, where an absent hashAlgorithm means SHA-1). NID_undef if it cannot be told.
- * Collisions in MD5 and SHA-1 are practical: a signature over them proves little. */
-static int xb_csr_signature_digest(const X509_REQ *req)
-{
-    const X509_ALGOR *alg = NULL;
-    X509_REQ_get0_signature(req, NULL, &alg);
-    if (alg == NULL)
-        return NID_undef;
-    int sig_nid = OBJ_obj2nid(alg->algorithm), md_nid = NID_undef, pk_nid = NID_undef;
-    if (sig_nid != NID_rsassaPss)
-        return OBJ_find_sigid_algs(sig_nid, &md_nid, &pk_nid) ? md_nid : NID_undef;
-    const ASN1_TYPE *param = alg->parameter;
-    RSA_PSS_PARAMS *pss =
-        param ? ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), param) : NULL;
-    if (pss == NULL) {
-        ERR_clear_error();
-        return NID_undef;
-    }
-    md_nid = pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
-    RSA_PSS_PARAMS_free(pss);
-    return md_nid;
+    memcpy(copy, der, len);
+    csr->der = copy;
+    csr->der_len = len;
+    csr->name = copy + (l->name.tlv - der);
+    csr->name_len = l->name.tlv_len;
+    csr->spki = copy + (l->spki.tlv - der);
+    csr->spki_len = l->spki.tlv_len;
+    csr->key_bits = copy + (l->key_bits.val + 1 - der);
+    csr->key_bits_len = l->key_bits.len - 1;
+    csr->is_rsa = is_rsa;
+    return csr;
 }
 
 xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
@@ -100,78 +141,28 @@ xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
     if (len == 0 || len > XB_CSR_MAX_DER)
         return xb_fail(d, XB_ERR_BAD_CSR, "the CSR is empty or larger than %d bytes",
                        XB_CSR_MAX_DER);
-    const unsigned char *p = der;
-    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
-    if (req == NULL) {
-        ERR_clear_error();
-        return xb_fail(d, XB_ERR_BAD_CSR, "the CSR is not a DER PKCS#10 CertificationRequest");
-    }
-    if (p != der + len) {
-        X509_REQ_free(req);
-        return xb_fail(d, XB_ERR_BAD_CSR, "%zu bytes of trailing data after the CSR",
-                       (size_t)(der + len - p));
-    }
-    xb_csr *csr = OPENSSL_zalloc(sizeof *csr);
-    if (csr == NULL) {
-        X509_REQ_free(req);
-        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
-    }
-    csr->req = req;
-    csr->pkey = X509_REQ_get_pubkey(req);
-    if (csr->pkey == NULL) {
-        ERR_clear_error();
-        xb_csr_free(csr);
-        return xb_fail(d, XB_ERR_KEY_NOT_ALLOWED,
-                       "the CSR public key cannot be decoded (unsupported algorithm or bad "
-                       "encoding)");
-    }
-    xb_err err = xb_csr_check_key(csr->pkey, &csr->is_rsa, d);
-    if (err != XB_OK) {
-        xb_csr_free(csr);
+    xb_csr_layout l;
+    xb_err err = xb_csr_layout_parse(der, len, &l, d);
+    if (err != XB_OK)
         return err;
-    }
-    int md_nid = xb_csr_signature_digest(req);
-    if (md_nid == NID_undef || md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md4 ||
-        md_nid == NID_md2 || md_nid == NID_md5_sha1) {
-        xb_csr_free(csr);
-        return xb_fail(d, XB_ERR_CSR_SIGNATURE,
-                       "the CSR is signed with %s; sign it with SHA-256 or stronger",
-                       md_nid == NID_undef ? "an unknown digest" : OBJ_nid2sn(md_nid));
-    }
-    /* Proof of possession. The original server computed this and ignored the result; here a
-     * CSR whose signature does not verify with its own key is refused. X509_REQ_verify covers
-     * RSA PKCS#1 v1.5, RSA-PSS (parameters from the AlgorithmIdentifier) and ECDSA. */
-    if (X509_REQ_verify(req, csr->pkey) != 1) {
-        ERR_clear_error();
-        xb_csr_free(csr);
-        return xb_fail(d, XB_ERR_CSR_SIGNATURE,
-                       "the CSR signature does not verify with the CSR's public key");
-    }
-    *out = csr;
-    return XB_OK;
-}
-
-xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d)
-{
-    const X509_NAME *name = X509_REQ_get_subject_name(csr->req);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    if (idx < 0)
-        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
-                       "the CSR subject has no CN; it must be CN=<registration ID>");
-    if (X509_NAME_get_index_by_NID(name, NID_commonName, idx) >= 0)
-        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
-                       "the CSR subject has more than one CN; it must have exactly one");
-    const ASN1_STRING *value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    unsigned char *utf8 = NULL;
-    int n = ASN1_STRING_to_UTF8(&utf8, value);
-    if (n < 0) {
-        ERR_clear_error();
-        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH, "the CSR subject CN cannot be decoded");
-    }
-    int same = (size_t)n == strlen(reg_id) && memcmp(utf8, reg_id, (size_t)n) == 0;
-    OPENSSL_free(utf8);
-    if (!same)
-        return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
-                       "the CSR subject CN does not equal the registration ID");
-    return XB_OK;
+    xb_csr_cache *cache = xb_csr_cache_get(d);
+    if (cache == NULL)
+        return XB_ERR_CRYPTO;
+    /* The reference's order: key (decode, encoding, policy), then the signature algorithm, then
+     * the signature itself, so that both report the same error for any input. */
+    xb_csr_key key;
+    xb_sig_alg alg;
+    err = xb_csr_key_decode(cache, &l.key_oid, &l.key_param, &l.key_bits, &key, d);
+    if (err == XB_OK)
+        err = xb_sig_alg_decode(&l.sig_oid, &l.sig_param, &alg, d);
+    /* Proof of possession: a CSR whose signature does not verify with its own key is refused
+     * (the original server computed this and ignored the result). */
+    if (err == XB_OK)
+        err = xb_sig_verify(cache, &key, &alg, l.info.tlv, l.info.tlv_len, &l.sig_bits, d);
+    int is_rsa = key.is_rsa;
+    xb_csr_key_release(&key);
+    if (err != XB_OK)
+        return err;
+    *out = xb_csr_keep(der, len, &l, is_rsa);
+    return *out != NULL ? XB_OK : xb_fail(d, XB_ERR_NOMEM, "out of memory");
 }

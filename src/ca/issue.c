@@ -1,128 +1,171 @@
-/* The device certificate profile (DESIGN.md section 6) and its signing. */
+/* The device certificate profile (DESIGN.md section 6), signed on the fast path of section 7:
+ * the TBSCertificate is assembled as DER from the CA's prepared pieces (ca_fast.c) and the
+ * request's own octets (subject entries, SubjectPublicKeyInfo), hashed and signed; no X509
+ * object, no re-encoding of the key or the names. It is byte for byte what the reference
+ * (issue_reference.c, X509_set_pubkey + X509_sign) produces for the same serial and time. */
 #include "ca.h"
 
-#include <errno.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 
-#include "ca_internal.h"
+#include "issue_subject.h"
 #include "xb_util.h"
 
-/* notBefore is backdated so that devices whose clocks lag a little accept the certificate. */
-#define XB_BACKDATE_SECONDS 300
-/* Subject attributes copied from a CSR besides CN, at most (the original sample sends five). */
-#define XB_CA_MAX_COPIED_ENTRIES 8
+/* subjectKeyIdentifier: RFC 5280 4.2.1.2 method 1, the SHA-1 of the key BIT STRING contents;
+ * non-critical. Only the 20 hash octets change between certificates. */
+static const uint8_t xb_ski_prefix[] = {0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d,
+                                        0x0e, 0x04, 0x16, 0x04, 0x14};
+#define XB_SKI_LEN (sizeof xb_ski_prefix + 20)
 
-xb_err xb_ca_random_serial(ASN1_INTEGER *serial, xb_diag *d)
-{
-    unsigned char buf[16];
-    for (int tries = 0; tries < 4; tries++) {
-        size_t got = 0;
-        while (got < sizeof buf) {
-            ssize_t n = getrandom(buf + got, sizeof buf - got, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return xb_fail(d, XB_ERR_CRYPTO, "getrandom failed: %s", strerror(errno));
-            got += (size_t)n;
-        }
-        BIGNUM *bn = BN_bin2bn(buf, sizeof buf, NULL); /* unsigned: always >= 0 */
-        if (bn == NULL)
-            return xb_fail(d, XB_ERR_NOMEM, "out of memory");
-        int zero = BN_is_zero(bn);
-        int ok = zero || BN_to_ASN1_INTEGER(bn, serial) != NULL;
-        BN_free(bn);
-        if (!ok)
-            return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot set serial");
-        if (!zero) /* RFC 5280 requires a positive serial; zero has odds of 2^-128 */
-            return XB_OK;
-    }
-    return xb_fail(d, XB_ERR_CRYPTO, "the random source returned zeros");
-}
+/* The version field of a v3 certificate: [0] EXPLICIT INTEGER 2. */
+static const uint8_t xb_version_v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
 
-xb_err xb_ca_add_ski(X509 *cert, xb_diag *d)
+/* Time as ASN1_TIME_set writes it: UTCTime for 1950..2049, else GeneralizedTime. */
+static size_t xb_issue_time(time_t t, uint8_t out[24])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-    int ok = ski != NULL && X509_pubkey_digest(cert, EVP_sha1(), md, &mdlen) &&
-             ASN1_OCTET_STRING_set(ski, md, (int)mdlen) &&
-             X509_add1_ext_i2d(cert, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1;
-    ASN1_OCTET_STRING_free(ski);
-    return ok ? XB_OK : xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add subjectKeyIdentifier");
-}
-
-static int xb_ca_copies(const xb_ca *ca, int nid)
-{
-    for (int i = 0; i < ca->copy_count; i++)
-        if (ca->copy_nids[i] == nid)
-            return 1;
-    return 0;
-}
-
-/* A copied attribute must keep within X.520's bounds (C: 2 characters, O/OU: 64, L/ST: 128,
- * as OpenSSL's string table has them): a device must not be able to grow its certificate or
- * records without limit. An attribute out of bounds is dropped, not a reason to refuse. */
-static int xb_ca_attr_in_bounds(int nid, const ASN1_STRING *value)
-{
-    unsigned char *utf8 = NULL;
-    int len = ASN1_STRING_to_UTF8(&utf8, value);
-    if (len < 0) {
-        ERR_clear_error();
+    struct tm tm;
+    char text[20];
+    if (gmtime_r(&t, &tm) == NULL)
         return 0;
-    }
-    long chars = 0;
-    for (int i = 0; i < len; i++)
-        chars += (utf8[i] & 0xC0) != 0x80; /* count code points, not bytes */
-    OPENSSL_free(utf8);
-    ASN1_STRING_TABLE *t = ASN1_STRING_TABLE_get(nid);
-    long max = t != NULL && t->maxsize > 0 ? t->maxsize : 64;
-    long min = t != NULL && t->minsize > 0 ? t->minsize : 1;
-    return chars >= min && chars <= max;
+    int utc = tm.tm_year >= 50 && tm.tm_year <= 149, n;
+    if (utc)
+        n = snprintf(text, sizeof text, "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    else
+        n = snprintf(text, sizeof text, "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n <= 0 || (size_t)n >= sizeof text)
+        return 0;
+    out[0] = utc ? XB_DER_UTCTIME : XB_DER_GENERALIZEDTIME;
+    out[1] = (uint8_t)n;
+    memcpy(out + 2, text, (size_t)n);
+    return 2 + (size_t)n;
 }
 
-/* The subject: CN = the registration ID (already checked equal to the CSR's CN), plus the
- * CSR's attributes that policy copies, in the CSR's order. Others are dropped, not refused.
- * The CN is set as a UTF8String directly: Azure DPS IDs run to 128 characters while OpenSSL's
- * string table would refuse a CN over X.520's 64 (the device's own CSR already carried it). */
-static X509_NAME *xb_ca_build_subject(const xb_ca *ca, const xb_csr *csr, const char *reg_id)
+static int xb_issue_digest(xb_ca_fast *f, const EVP_MD *md, const uint8_t *in, size_t len,
+                           unsigned char *out, unsigned int *out_len)
 {
-    X509_NAME *name = X509_NAME_new();
-    if (name == NULL)
-        return NULL;
-    const X509_NAME *req_name = X509_REQ_get_subject_name(csr->req);
-    int have_cn = 0, copied = 0;
-    for (int i = 0; i < X509_NAME_entry_count(req_name); i++) {
-        const X509_NAME_ENTRY *e = X509_NAME_get_entry(req_name, i);
-        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
-        int ok = 1;
-        if (nid == NID_commonName && !have_cn) {
-            ok = X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-                                            (const unsigned char *)reg_id, -1, -1, 0);
-            have_cn = 1;
-        } else if (nid != NID_commonName && copied < XB_CA_MAX_COPIED_ENTRIES &&
-                   xb_ca_copies(ca, nid) &&
-                   xb_ca_attr_in_bounds(nid, X509_NAME_ENTRY_get_data(e))) {
-            ok = X509_NAME_add_entry(name, e, -1, 0);
-            copied++;
-        }
-        if (!ok) {
-            X509_NAME_free(name);
-            return NULL;
-        }
-    }
-    if (!have_cn && !X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-                                                (const unsigned char *)reg_id, -1, -1, 0)) {
-        X509_NAME_free(name);
-        return NULL;
-    }
-    return name;
+    return EVP_DigestInit_ex2(f->md_ctx, md, NULL) == 1 &&
+           EVP_DigestUpdate(f->md_ctx, in, len) == 1 &&
+           EVP_DigestFinal_ex(f->md_ctx, out, out_len) == 1;
 }
 
-static xb_err xb_ca_set_validity(const xb_ca *ca, X509 *x, time_t now, xb_issued *out, xb_diag *d)
+/* The CA's signature over tbs (the digest computed here for EC and RSA keys). */
+static int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
+                         size_t *sig_len)
+{
+    xb_ca_fast *f = &ca->fast;
+    *sig_len = f->sig_max;
+    if (f->sign_ctx != NULL) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        return xb_issue_digest(f, f->md, tbs, tbs_len, md, &md_len) &&
+               EVP_PKEY_sign(f->sign_ctx, sig, sig_len, md, md_len) == 1;
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL &&
+             EVP_DigestSignInit_ex(ctx, NULL, f->md ? EVP_MD_get0_name(f->md) : NULL, NULL, NULL,
+                                   ca->key, NULL) == 1 &&
+             EVP_DigestSign(ctx, sig, sig_len, tbs, tbs_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* What goes into the TBSCertificate besides the prepared pieces. */
+typedef struct xb_tbs_parts {
+    const uint8_t *serial; /* magnitude, no leading zero octets */
+    size_t serial_len;
+    uint8_t not_before[24], not_after[24];
+    size_t not_before_len, not_after_len;
+    xb_subject subject;
+    uint8_t ski[XB_SKI_LEN];
+} xb_tbs_parts;
+
+static uint8_t *xb_put(uint8_t *out, const void *p, size_t len)
+{
+    memcpy(out, p, len);
+    return out + len;
+}
+
+static size_t xb_tlv_len(size_t content)
+{
+    return xb_der_header_len(content) + content;
+}
+
+/* TBSCertificate: version, serial, signature, issuer, validity, subject, key, extensions (in
+ * the reference's order: basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI). */
+static size_t xb_tbs_write(const xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t, uint8_t *out)
+{
+    const xb_ca_fast *f = &ca->fast;
+    int serial_pad = (t->serial[0] & 0x80) != 0; /* keep the INTEGER positive */
+    size_t serial_content = t->serial_len + (size_t)serial_pad;
+    size_t validity = t->not_before_len + t->not_after_len;
+    size_t exts = f->ext_head_len[csr->is_rsa] + XB_SKI_LEN + f->ext_tail_len;
+    size_t content = sizeof xb_version_v3 + xb_tlv_len(serial_content) + f->sig_alg_len +
+                     f->issuer_len + xb_tlv_len(validity) + t->subject.der_len + csr->spki_len +
+                     xb_tlv_len(xb_tlv_len(exts));
+    if (out == NULL)
+        return xb_tlv_len(content);
+    uint8_t *p = xb_der_put_header(out, XB_DER_SEQUENCE, content);
+    p = xb_put(p, xb_version_v3, sizeof xb_version_v3);
+    p = xb_der_put_header(p, XB_DER_INTEGER, serial_content);
+    if (serial_pad)
+        *p++ = 0;
+    p = xb_put(p, t->serial, t->serial_len);
+    p = xb_put(p, f->sig_alg, f->sig_alg_len);
+    p = xb_put(p, f->issuer, f->issuer_len);
+    p = xb_der_put_header(p, XB_DER_SEQUENCE, validity);
+    p = xb_put(p, t->not_before, t->not_before_len);
+    p = xb_put(p, t->not_after, t->not_after_len);
+    p = xb_subject_write(&t->subject, p);
+    p = xb_put(p, csr->spki, csr->spki_len);
+    p = xb_der_put_header(p, XB_DER_TAGGED(3), xb_tlv_len(exts));
+    p = xb_der_put_header(p, XB_DER_SEQUENCE, exts);
+    p = xb_put(p, f->ext_head[csr->is_rsa], f->ext_head_len[csr->is_rsa]);
+    p = xb_put(p, t->ski, XB_SKI_LEN);
+    p = xb_put(p, f->ext_tail, f->ext_tail_len);
+    return (size_t)(p - out);
+}
+
+/* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }, in a buffer of
+ * its own (freed by xb_issued_clear). */
+static xb_err xb_issue_certificate(xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t,
+                                   xb_issued *out, xb_diag *d)
+{
+    const xb_ca_fast *f = &ca->fast;
+    size_t tbs_len = xb_tbs_write(ca, csr, t, NULL);
+    size_t sig_field_max = xb_tlv_len(1 + f->sig_max);
+    /* The outer header's size depends on the signature's (ECDSA's varies): leave room for the
+     * longest one and move the certificate down afterwards. */
+    size_t room = xb_der_header_len(tbs_len + f->sig_alg_len + sig_field_max);
+    uint8_t *buf = OPENSSL_malloc(room + tbs_len + f->sig_alg_len + sig_field_max);
+    if (buf == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    uint8_t *tbs = buf + room;
+    xb_tbs_write(ca, csr, t, tbs);
+    uint8_t *p = xb_put(tbs + tbs_len, f->sig_alg, f->sig_alg_len);
+    size_t sig_len = 0;
+    uint8_t *sig = p + xb_der_header_len(1 + f->sig_max) + 1;
+    if (!xb_issue_sign(ca, tbs, tbs_len, sig, &sig_len)) {
+        OPENSSL_free(buf);
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
+    }
+    uint8_t *sig_at = xb_der_put_header(p, XB_DER_BIT_STRING, 1 + sig_len);
+    *sig_at++ = 0; /* no unused bits */
+    memmove(sig_at, sig, sig_len);
+    size_t content = tbs_len + f->sig_alg_len + xb_tlv_len(1 + sig_len);
+    size_t start = room - xb_der_header_len(content);
+    xb_der_put_header(buf + start, XB_DER_SEQUENCE, content);
+    memmove(buf, buf + start, xb_tlv_len(content));
+    out->der = buf;
+    out->der_len = xb_tlv_len(content);
+    return XB_OK;
+}
+
+static xb_err xb_issue_validity(const xb_ca *ca, time_t now, xb_tbs_parts *t, xb_issued *out,
+                                xb_diag *d)
 {
     time_t not_before = now - XB_BACKDATE_SECONDS;
     time_t not_after = now + (time_t)ca->validity_days * 86400;
@@ -130,104 +173,77 @@ static xb_err xb_ca_set_validity(const xb_ca *ca, X509 *x, time_t now, xb_issued
         not_after = ca->not_after; /* never outlive the CA that signed it */
     if (not_after <= now)
         return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "the signing CA certificate has expired");
-    if (ASN1_TIME_set(X509_getm_notBefore(x), not_before) == NULL ||
-        ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL)
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot set validity");
+    t->not_before_len = xb_issue_time(not_before, t->not_before);
+    t->not_after_len = xb_issue_time(not_after, t->not_after);
+    if (t->not_before_len == 0 || t->not_after_len == 0)
+        return xb_fail(d, XB_ERR_CRYPTO, "cannot set validity");
     out->not_before = not_before;
     out->not_after = not_after;
     return XB_OK;
 }
 
-static xb_err xb_ca_add_extensions(const xb_ca *ca, const xb_csr *csr, X509 *x, xb_diag *d)
+/* The record fields of out (serial, subject text, key hash). */
+static xb_err xb_issue_describe(xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t, xb_issued *out,
+                                xb_diag *d)
 {
-    /* The CSR's requested extensions are never looked at: the profile alone decides. */
-    X509_EXTENSION *ku = csr->is_rsa ? ca->ext_key_usage_rsa : ca->ext_key_usage_ec;
-    if (!X509_add_ext(x, ca->ext_basic_constraints, -1) || !X509_add_ext(x, ku, -1) ||
-        !X509_add_ext(x, ca->ext_eku, -1))
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add extensions");
-    xb_err err = xb_ca_add_ski(x, d);
-    if (err != XB_OK)
-        return err;
-    if (!X509_add_ext(x, ca->ext_aki, -1))
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add authorityKeyIdentifier");
+    xb_hex(t->serial, t->serial_len, out->serial);
+    out->subject = xb_subject_text(ca, &t->subject);
+    if (out->subject == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!xb_issue_digest(&ca->fast, ca->fast.sha256, csr->spki, csr->spki_len, md, &md_len))
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");
+    xb_hex(md, md_len, out->pubkey_sha256);
     return XB_OK;
 }
 
-/* Fill the record fields of out from the signed certificate. */
-static xb_err xb_ca_describe(X509 *x, xb_issued *out, xb_diag *d)
+xb_err xb_ca_issue_at(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now,
+                      const uint8_t *serial, xb_issued *out, xb_diag *d)
 {
-    const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
-    if (serial->length <= 0 || serial->length > 20)
-        return xb_fail(d, XB_ERR_INTERNAL, "serial of unexpected length");
-    xb_hex(serial->data, (size_t)serial->length, out->serial);
-
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *text = NULL;
-    long n = 0;
-    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0)
-        n = BIO_get_mem_data(bio, &text);
-    out->subject = n >= 0 && bio != NULL ? OPENSSL_strndup(text ? text : "", (size_t)n) : NULL;
-    BIO_free(bio);
-    if (out->subject == NULL)
-        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
-
-    unsigned char *spki = NULL;
-    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    int ok =
-        spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL) == 1;
-    OPENSSL_free(spki);
-    if (!ok)
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");
-    xb_hex(md, mdlen, out->pubkey_sha256);
-
-    unsigned char *der = NULL;
-    int der_len = i2d_X509(x, &der);
-    if (der_len <= 0)
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot encode the certificate");
-    out->der = der;
-    out->der_len = (size_t)der_len;
-    return XB_OK;
+    memset(out, 0, sizeof *out);
+    uint8_t random_serial[XB_CA_SERIAL_LEN];
+    xb_tbs_parts t;
+    xb_err err = XB_OK;
+    if (serial == NULL) {
+        err = xb_ca_random_serial_bytes(random_serial, d);
+        serial = random_serial;
+    }
+    if (err != XB_OK)
+        return err;
+    t.serial = serial;
+    t.serial_len = XB_CA_SERIAL_LEN;
+    while (t.serial_len > 0 && t.serial[0] == 0) { /* INTEGERs are minimal */
+        t.serial++;
+        t.serial_len--;
+    }
+    if (t.serial_len == 0)
+        return xb_fail(d, XB_ERR_INTERNAL, "a serial of zero");
+    err = xb_subject_plan(ca, csr, reg_id, &t.subject, d);
+    if (err == XB_OK)
+        err = xb_issue_validity(ca, now, &t, out, d);
+    if (err != XB_OK)
+        return err;
+    unsigned char ski[EVP_MAX_MD_SIZE];
+    unsigned int ski_len = 0;
+    if (!xb_issue_digest(&ca->fast, ca->fast.sha1, csr->key_bits, csr->key_bits_len, ski,
+                         &ski_len) ||
+        ski_len != 20)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add subjectKeyIdentifier");
+    memcpy(t.ski, xb_ski_prefix, sizeof xb_ski_prefix);
+    memcpy(t.ski + sizeof xb_ski_prefix, ski, 20);
+    err = xb_issue_certificate(ca, csr, &t, out, d);
+    if (err == XB_OK)
+        err = xb_issue_describe(ca, csr, &t, out, d);
+    if (err != XB_OK)
+        xb_issued_clear(out);
+    return err;
 }
 
 xb_err xb_ca_issue(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now, xb_issued *out,
                    xb_diag *d)
 {
-    memset(out, 0, sizeof *out);
-    X509 *x = X509_new();
-    X509_NAME *subject = NULL;
-    xb_err err = XB_OK;
-    if (x == NULL || !X509_set_version(x, X509_VERSION_3)) {
-        err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    err = xb_ca_random_serial(X509_get_serialNumber(x), d);
-    if (err != XB_OK)
-        goto done;
-    subject = xb_ca_build_subject(ca, csr, reg_id);
-    if (subject == NULL || !X509_set_subject_name(x, subject) ||
-        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-        !X509_set_pubkey(x, csr->pkey)) {
-        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot build the certificate");
-        goto done;
-    }
-    err = xb_ca_set_validity(ca, x, now, out, d);
-    if (err == XB_OK)
-        err = xb_ca_add_extensions(ca, csr, x, d);
-    if (err != XB_OK)
-        goto done;
-    if (X509_sign(x, ca->key, ca->md) <= 0) {
-        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
-        goto done;
-    }
-    err = xb_ca_describe(x, out, d);
-done:
-    X509_NAME_free(subject);
-    X509_free(x);
-    if (err != XB_OK)
-        xb_issued_clear(out);
-    return err;
+    return xb_ca_issue_at(ca, csr, reg_id, now, NULL, out, d);
 }
 
 void xb_issued_clear(xb_issued *out)
