@@ -21,9 +21,13 @@ xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out
         SSL_CTX_free(ctx);
         return err;
     }
-    /* Enrollment is one request per connection for most devices; tickets still help fleets
-     * that renew. No renegotiation, no compression (defaults in OpenSSL 3). */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* No session tickets: a device enrolls once and renews months later, long after any
+     * ticket (two per handshake by default, each encrypted and sent) would have expired, so
+     * they cost every handshake and save none. No renegotiation, no compression. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     *out = ctx;
     return XB_OK;
