@@ -5,7 +5,7 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz format clean
+.PHONY: all deps build demo test test-sanitize fuzz bench format clean
 
 all: build
 
@@ -35,6 +35,13 @@ fuzz:
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DXBOOT_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@MAKEFLAGS= cmake --build $(BUILD_FUZZ) -j $(JOBS) >/dev/null
 	@bash scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# xbootd vs cfssl serve vs the crypto floor, one table (bench/run.sh; docs/PERFORMANCE.md).
+# BENCH_ARGS: e.g. --quick, --full, --fleet.
+BENCH_ARGS ?=
+bench: build
+	@bash scripts/install-deps.sh bench
+	@BUILD=$(BUILD) bash bench/run.sh --no-build $(BENCH_ARGS)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

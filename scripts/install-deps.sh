@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what XBoot needs to build, test and run its demo on Debian 12. Idempotent: packages
 # already present are not touched, and apt is not called at all when nothing is missing.
-# `install-deps.sh fuzz` adds clang and its libFuzzer runtime for `make fuzz`.
+# `install-deps.sh fuzz` adds clang and its libFuzzer runtime for `make fuzz`; `install-deps.sh
+# bench` adds the peer and tools of `make bench` (cfssl, perf, taskset, ss).
 set -euo pipefail
 
 PACKAGES=(
@@ -12,9 +13,15 @@ PACKAGES=(
   openssl curl jq gnutls-bin sqlite3 procps python3 python3-cryptography
 )
 
-if [ "${1:-}" = fuzz ]; then
-  PACKAGES+=(clang libclang-rt-14-dev)
-fi
+for group in "$@"; do
+  case "$group" in
+    fuzz) PACKAGES+=(clang libclang-rt-14-dev) ;;
+    # bench/run.sh: Debian's cfssl (the peer it compares with), perf (profiles), taskset
+    # (util-linux: pinning), ss (iproute2: cfssl's port).
+    bench) PACKAGES+=(golang-cfssl linux-perf util-linux iproute2) ;;
+    *) echo "install-deps: unknown group '$group' (fuzz, bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
