@@ -11,7 +11,7 @@
 set -u
 XBB_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-N=10000000 D=15 CONC=16 WARM=1000 RESULTS="" REBUILD=0 BUILD_IT=1
+N=10000000 D=15 CONC=64 WARM=1000 RESULTS="" REBUILD=0 BUILD_IT=1
 [ "${XBB_SKIP_BUILD:-0}" = 1 ] && BUILD_IT=0
 while [ $# -gt 0 ]; do
   case "$1" in

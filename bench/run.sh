@@ -32,7 +32,7 @@ Usage: bench/run.sh [--quick | --full] [--fleet] [--ca ec|rsa|both] [--only LIST
                    cached in build/bench-cache/)
   --ca T           ec, rsa or both (default both)
   --only LIST      comma-separated subset of: floor,ka,cfssl,new,off,idle,sweep
-  --concurrency N  in-flight enrollments of the keep-alive scenarios (default 16)
+  --concurrency N  in-flight enrollments of the keep-alive scenarios (default 64)
   --duration S     timed seconds per scenario
   --perf           after the measurements, profile xbootd (perf record) in extra runs of
                    xbootd-ka and xbootd-new; reports go to the results directory
@@ -43,7 +43,7 @@ EOF
 }
 
 ARGS_ORIG="$*"
-MODE=default FLEET=0 CAS="ec rsa" ONLY="" CONC=16 DURATION="" PERF=0 BUILD_IT=1 RDIR=""
+MODE=default FLEET=0 CAS="ec rsa" ONLY="" CONC=64 DURATION="" PERF=0 BUILD_IT=1 RDIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
