@@ -20,8 +20,8 @@
 /* notBefore is backdated so that devices whose clocks lag a little accept the certificate. */
 #define XB_BACKDATE_SECONDS 300
 
-/* Random serial octets (128 bits, DESIGN.md section 6). */
-#define XB_CA_SERIAL_LEN 16
+/* Serial octets: a 4-octet time prefix and 128 random bits (serial.c, DESIGN.md section 6). */
+#define XB_CA_SERIAL_LEN 20
 
 /* Largest RSA-PSS salt a CSR may declare: more than a 4096-bit key can hold, so no valid
  * signature is refused, and small enough that no parser truncates it. */
@@ -105,7 +105,7 @@ struct xb_ca {
 
 /* ---- serials (serial.c) ---- */
 
-/* XB_CA_SERIAL_LEN octets from the OS CSPRNG (getrandom), not all zero. */
+/* XB_CA_SERIAL_LEN octets: a 4-octet time prefix, then 16 from the OS CSPRNG (serial.c). */
 xb_err xb_ca_random_serial_bytes(uint8_t serial[XB_CA_SERIAL_LEN], xb_diag *d);
 /* Those octets as a positive ASN1_INTEGER. */
 xb_err xb_ca_serial_to_asn1(const uint8_t serial[XB_CA_SERIAL_LEN], ASN1_INTEGER *out, xb_diag *d);

@@ -114,10 +114,17 @@ static void test_profile_ec(void **state)
     ASN1_BIT_STRING_free(ku);
     /* The mbedTLS CSR asks for keyUsage non-critical: ignored. The SAN count is zero. */
     assert_int_equal(X509_get_ext_by_NID(x, NID_subject_alt_name, -1), -1);
-    /* Serial: positive, at most 17 octets (16 random bytes), not tiny. */
+    /* Serial: positive, 20 octets (RFC 5280's maximum): a time prefix whose top octet is
+     * non-zero since mid-2020, then 16 random octets. */
     const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
-    assert_true(sn->length >= 14 && sn->length <= 17);
+    assert_int_equal(sn->length, 20);
     assert_false(sn->type & V_ASN1_NEG);
+    /* The prefix is the issuance time (seconds since 2020-01-01), so the registry's serial
+     * index grows at one end. */
+    long long prefix =
+        ((long long)sn->data[0] << 24) | (sn->data[1] << 16) | (sn->data[2] << 8) | sn->data[3];
+    long long expect = (long long)time(NULL) - 1577836800LL;
+    assert_true(prefix <= expect && prefix >= expect - 60);
     /* Validity 365 days from a backdated notBefore. */
     assert_int_equal(out.not_after - out.not_before, 365 * 86400 + 300);
     assert_string_equal(out.subject, "CN=mbedtls-p256-dev-1");
