@@ -124,6 +124,30 @@ xb_start_server || { xb_bad "server restarts on the same registry"; xb_finish; e
 xb_csr ec-p256 "$first" "$XB_TMP/first"
 xb_post "$(xb_enroll_body "$first" "$XB_TMP/first.der")"
 xb_eq "crash: a device enrolled before the kill stays enrolled after restart" "$XB_STATUS" 409
+
+# ---- a device that hangs up while its commit waits ----
+# The answer has nowhere to go: the server must neither crash nor leak (the sanitizer build
+# checks), and the certificate stays recorded (the device retries and gets 409 unless
+# re-enrollment is on, as documented).
+"$XB_PYTHON" - "$XB_DB" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+db.execute("BEGIN IMMEDIATE")
+time.sleep(2)
+db.execute("ROLLBACK")
+PY
+locker=$!
+sleep 0.3
+xb_csr ec-p256 quitter "$XB_TMP/quitter"
+printf '{"RegistrationId":"quitter","Csr":"%s"}' "$(xb_b64 "$XB_TMP/quitter.der")" >"$XB_TMP/quitter.json"
+curl -s -o /dev/null --max-time 0.5 --cacert "$XB_TMP/ca/root-ca.pem" -X POST -H "Content-Type: application/json" \
+  --data-binary "@$XB_TMP/quitter.json" "$XB_URL/api/certificate"
+xb_eq "hang-up: the client gave up (curl timeout)" "$?" 28
+wait "$locker"
+for i in $(seq 1 50); do [ "$(xb_cert_rows quitter)" = 1 ] && break; sleep 0.1; done
+xb_eq "hang-up: the certificate was still recorded" "$(xb_cert_rows quitter)" 1
+xb_request GET /healthz
+xb_eq "hang-up: the server still answers" "$XB_STATUS" 200
 xb_stop_server
 
 xb_finish
