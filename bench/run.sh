@@ -202,15 +202,25 @@ for ca in $CAS; do
   db_n=0
   newdb() { db_n=$((db_n + 1)); echo "$XBB_TMP/reg-$ca-$db_n.db"; }
 
-  # ---- xbootd keep-alive, durable ----
-  if want ka; then
+  # xbootd_scenario SCEN REGISTRY_OPTION COUNT ID_PREFIX [xboot-bench args...]: one xbootd on a
+  # fresh registry, one run; the rate it reached is left in $r.
+  xbootd_scenario() {
+    local scen=$1 opt=$2 count=$3 prefix=$4 db
+    shift 4
     db=$(newdb)
-    if xbb_start_xbootd "$ca-xbootd-ka" "$cadir" "sqlite:$db"; then
-      scenario_run "$ca-xbootd-ka" "$ca" xbootd-ka "$cadir" "$CONC" --api xboot --reuse-connection \
-        --count "$N_KA" --register "sqlite:$db" --id-prefix "$ca-ka" || SCEN_FAIL=1
-      r=$(last_rate); [ -n "$r" ] && N_X=$(pool_for "$(twice "$r")" "${FLOOR_RATE[$ca]}")
+    r=""
+    if xbb_start_xbootd "$ca-$scen" "$cadir" "sqlite:$db$opt"; then
+      scenario_run "$ca-$scen" "$ca" "$scen" "$cadir" "$CONC" --api xboot --count "$count" \
+        --register "sqlite:$db" --id-prefix "$ca-$prefix" "$@" || SCEN_FAIL=1
+      r=$(last_rate)
       xbb_stop_server
     else SCEN_FAIL=1; fi
+  }
+
+  # ---- xbootd keep-alive, durable ----
+  if want ka; then
+    xbootd_scenario xbootd-ka "" "$N_KA" ka --reuse-connection
+    [ -n "$r" ] && N_X=$(pool_for "$(twice "$r")" "${FLOOR_RATE[$ca]}")
   fi
 
   # ---- cfssl serve keep-alive, plain HTTP ----
@@ -225,35 +235,16 @@ for ca in $CAS; do
 
   # ---- xbootd, a new TLS connection per enrollment ----
   if want new; then
-    db=$(newdb)
-    if xbb_start_xbootd "$ca-xbootd-new" "$cadir" "sqlite:$db"; then
-      scenario_run "$ca-xbootd-new" "$ca" xbootd-new "$cadir" "$CONC" --api xboot --new-connection \
-        --count "$N_NEW" --register "sqlite:$db" --id-prefix "$ca-nc" || SCEN_FAIL=1
-      r=$(last_rate); [ -n "$r" ] && N_NEW=$(pool_for "$(twice "$r")" "$nc_rate")
-      xbb_stop_server
-    else SCEN_FAIL=1; fi
+    xbootd_scenario xbootd-new "" "$N_NEW" nc --new-connection
+    [ -n "$r" ] && N_NEW=$(pool_for "$(twice "$r")" "$nc_rate")
   fi
 
   # ---- xbootd keep-alive, synchronous=OFF (not durable: for comparison only) ----
-  if want off; then
-    db=$(newdb)
-    if xbb_start_xbootd "$ca-xbootd-off" "$cadir" "sqlite:$db?synchronous=off"; then
-      scenario_run "$ca-xbootd-off" "$ca" xbootd-off "$cadir" "$CONC" --api xboot --reuse-connection \
-        --count "$N_X" --register "sqlite:$db" --id-prefix "$ca-off" || SCEN_FAIL=1
-      xbb_stop_server
-    else SCEN_FAIL=1; fi
-  fi
+  want off && xbootd_scenario xbootd-off "?synchronous=off" "$N_X" off --reuse-connection
 
   # ---- xbootd keep-alive while 1,000 idle TLS connections are open ----
-  if want idle; then
-    db=$(newdb)
-    if xbb_start_xbootd "$ca-xbootd-idle" "$cadir" "sqlite:$db"; then
-      scenario_run "$ca-xbootd-idle" "$ca" xbootd-idle "$cadir" "$CONC" --api xboot --reuse-connection \
-        --count "$N_X" --register "sqlite:$db" --id-prefix "$ca-idle" --idle-connections "$IDLE" ||
-        SCEN_FAIL=1
-      xbb_stop_server
-    else SCEN_FAIL=1; fi
-  fi
+  want idle && xbootd_scenario xbootd-idle "" "$N_X" idle --reuse-connection \
+    --idle-connections "$IDLE"
 
   # ---- concurrency sweep (--full, EC only) ----
   if [ "$MODE" = full ] && [ "$ca" = ec ] && want sweep; then
