@@ -28,6 +28,7 @@
 enum { CA_P256, CA_P384, CA_RSA, CA_COUNT };
 static const char *const ca_types[CA_COUNT] = {"ec-p256", "ec-p384", "rsa-2048"};
 #include "crosscheck_support.h"
+#include "csr_fixtures.h"
 
 static EVP_PKEY *keys[5]; /* P-256, P-384, RSA-2048, RSA-3072, RSA-4096 */
 
@@ -41,19 +42,6 @@ static void agree_issued(xb_ca *ca, const uint8_t *der, size_t len, const char *
         fail_msg("not issued: parse %s subject %s issue %s", xb_err_code(res.parse_err),
                  xb_err_code(res.subject_err), xb_err_code(res.issue_err));
 }
-
-static void read_fixture(const char *name, uint8_t **der, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/csr/%s", XB_FIXTURES, name);
-    assert_int_equal(xb_read_file(path, 1 << 20, der, len, NULL), XB_OK);
-}
-
-static const char *const fixtures[] = {
-    "mbedtls-p256.csr.der", "mbedtls-p384.csr.der",        "mbedtls-rsa2048.csr.der",
-    "gnutls-p256.csr.der",  "dotnet-style-rsapss.csr.der", "pyca-p384-asks-ca.csr.der",
-};
-#define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
 /* ---- building requests ---- */
 

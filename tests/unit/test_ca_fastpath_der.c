@@ -27,54 +27,10 @@ enum { CA_P256, CA_COUNT };
 static const char *const ca_types[CA_COUNT] = {"ec-p256"};
 
 #include "crosscheck_support.h"
-
-static void read_fixture(const char *name, uint8_t **der, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/csr/%s", XB_FIXTURES, name);
-    assert_int_equal(xb_read_file(path, 1 << 20, der, len, NULL), XB_OK);
-}
-
-static const char *const fixtures[] = {
-    "mbedtls-p256.csr.der", "mbedtls-p384.csr.der",        "mbedtls-rsa2048.csr.der",
-    "gnutls-p256.csr.der",  "dotnet-style-rsapss.csr.der", "pyca-p384-asks-ca.csr.der",
-};
-#define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
+#include "csr_fixtures.h"
+#include "der_build.h"
 
 /* ---- DER re-encodings of the fixtures ---- */
-
-typedef struct buf {
-    uint8_t *p;
-    size_t n;
-} buf;
-
-static void buf_add(buf *b, const void *p, size_t n)
-{
-    b->p = realloc(b->p, b->n + n + 1);
-    if (n > 0) /* p may be NULL then */
-        memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void put_element(buf *out, uint8_t tag, const buf *content, int long_length)
-{
-    uint8_t hdr[8];
-    size_t h = (size_t)(xb_der_put_header(hdr, tag, content->n) - hdr);
-    if (long_length) { /* one more length octet than needed */
-        size_t octets = content->n < 0x80 ? 1 : h - 1;
-        hdr[1] = (uint8_t)(0x80 | octets);
-        if (content->n < 0x80) {
-            hdr[2] = (uint8_t)content->n;
-        } else {
-            memmove(hdr + 3, hdr + 2, h - 2);
-            hdr[2] = 0;
-            hdr[1] = (uint8_t)(0x80 | (h - 1));
-        }
-        h = content->n < 0x80 ? 3 : h + 1;
-    }
-    buf_add(out, hdr, h);
-    buf_add(out, content->p, content->n);
-}
 
 typedef struct node {
     uint8_t tag;
