@@ -10,6 +10,15 @@
 
 #include "xb_log.h"
 
+/* A bounded commit delay (PostgreSQL's commit_delay, made adaptive): when the last commit
+ * carried more than one issuance (others are enrolling too) and fewer than XB_COMMIT_GATHER are
+ * waiting, wait XB_COMMIT_DELAY_US more before committing. In this VM one fdatasync costs ~140
+ * us of CPU on the same core as the signing; gathering more per fsync measured 12% less CPU per
+ * enrollment and better p50/p99 at 64 in flight (docs/PERFORMANCE.md). A lone device (last
+ * batch of one) is committed at once. */
+#define XB_COMMIT_DELAY_US 1000
+#define XB_COMMIT_GATHER 16
+
 struct xb_committer {
     pthread_t thread;
     pthread_mutex_t lock;
@@ -17,6 +26,7 @@ struct xb_committer {
     xb_commit_job *queue_head, *queue_tail; /* submitted, not yet taken (lock) */
     xb_commit_job *done_head, *done_tail;   /* committed, not yet delivered (lock) */
     int stopping;                           /* lock */
+    size_t last_batch;                      /* the thread's */
     int efd;                                /* the thread writes, the loop reads */
     struct event *on_done;
     xb_registry *reg; /* the thread's own connection */
@@ -56,6 +66,17 @@ static void xb_commit_batch(xb_committer *c, xb_commit_job *first)
         xb_error("registry: group commit of %zu issuances failed: %s", n, xb_diag_message(&d, err));
 }
 
+/* How many queued jobs the next batch takes (at least one: the queue is not empty), and the
+ * last of them. Under the lock. */
+static size_t xb_queue_span(xb_committer *c, xb_commit_job **last)
+{
+    size_t n = 1;
+    *last = c->queue_head;
+    for (; n < XB_COMMIT_MAX_BATCH && (*last)->next != NULL; n++)
+        *last = (*last)->next;
+    return n;
+}
+
 static void *xb_committer_main(void *arg)
 {
     xb_committer *c = arg;
@@ -66,9 +87,17 @@ static void *xb_committer_main(void *arg)
         if (c->queue_head == NULL) /* stopping, and everything is committed */
             break;
         /* Take what queued up while the previous commit ran, up to one batch. */
-        xb_commit_job *first = c->queue_head, *last = first;
-        for (size_t n = 1; n < XB_COMMIT_MAX_BATCH && last->next != NULL; n++)
-            last = last->next;
+        xb_commit_job *last = NULL;
+        size_t n = xb_queue_span(c, &last);
+        if (c->last_batch > 1 && n < XB_COMMIT_GATHER && !c->stopping) {
+            pthread_mutex_unlock(&c->lock);
+            struct timespec nap = {0, XB_COMMIT_DELAY_US * 1000L};
+            nanosleep(&nap, NULL);
+            pthread_mutex_lock(&c->lock);
+            n = xb_queue_span(c, &last);
+        }
+        xb_commit_job *first = c->queue_head;
+        c->last_batch = n;
         c->queue_head = last->next;
         if (c->queue_head == NULL)
             c->queue_tail = NULL;
