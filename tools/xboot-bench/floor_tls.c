@@ -6,32 +6,25 @@
 #include <openssl/ssl.h>
 
 #include "clock.h"
+#include "server.h"
 
 /* Round trips a TLS 1.3 handshake needs are 2; anything past this is a failure. */
 #define XBB_HS_MAX_STEPS 16
 #define XBB_HS_WARM 8
 
-/* Configured as xbootd's (src/server/tls.c) is, plus TLS 1.3 and X25519 pinned so that the
- * measured handshake is always the same one. */
+/* xbootd's own TLS context (src/server/tls.c), so the floor measures the handshake xbootd
+ * does and follows any change to it. The client pins TLS 1.3 and X25519, so the measured
+ * handshake is always the same one. */
 static SSL_CTX *xbb_server_ctx(const char *cert_pem, const char *key_pem, char *err, size_t n)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
-        !SSL_CTX_set1_groups_list(ctx, "X25519") ||
-        SSL_CTX_use_certificate_chain_file(ctx, cert_pem) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, key_pem, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
+    SSL_CTX *ctx = NULL;
+    xb_diag d = {""};
+    xb_err e = xb_tls_ctx_new(cert_pem, key_pem, &ctx, &d);
+    if (e != XB_OK) {
         snprintf(err, n, "cannot set up the TLS server with %s / %s: %s", cert_pem, key_pem,
-                 ERR_reason_error_string(ERR_peek_last_error()));
-        SSL_CTX_free(ctx);
+                 xb_diag_message(&d, e));
         return NULL;
     }
-    /* No session tickets, as xbootd: the floor is the handshake alone. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_TICKET);
-    SSL_CTX_set_num_tickets(ctx, 0);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     return ctx;
 }
 
