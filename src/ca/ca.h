@@ -50,6 +50,10 @@ void xb_csr_free(xb_csr *csr);
 /* The subject must hold exactly one CN, equal to reg_id. XB_ERR_SUBJECT_MISMATCH otherwise. */
 xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d);
 
+/* Hex SHA-256 of the request's SubjectPublicKeyInfo DER: the xb_issued.pubkey_sha256 of any
+ * certificate issued for it (the SPKI is copied into the certificate as it is). */
+xb_err xb_csr_pubkey_sha256(const xb_csr *csr, char out[65], xb_diag *d);
+
 /* ---- issuance ---- */
 
 typedef struct xb_issued {
@@ -67,6 +71,16 @@ typedef struct xb_issued {
 xb_err xb_ca_issue(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now, xb_issued *out,
                    xb_diag *d);
 void xb_issued_clear(xb_issued *out);
+
+/* Describe a certificate issued earlier from its DER (all of it one certificate), as
+ * xb_ca_issue describes the ones it signs; out keeps a copy of der (free with
+ * xb_issued_clear). For sending a recorded certificate again. XB_ERR_CRYPTO if der is not a
+ * certificate with a positive serial of at most 20 octets. */
+xb_err xb_issued_from_der(const uint8_t *der, size_t len, xb_issued *out, xb_diag *d);
+
+/* 1 if cert names this CA as its issuer (subject and authority key identifier): only such a
+ * certificate goes out with this CA's chain. */
+int xb_ca_issued_by(const xb_ca *ca, const xb_issued *cert);
 
 /* ---- development CA hierarchy (xbootctl ca init) ---- */
 

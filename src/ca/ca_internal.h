@@ -119,6 +119,14 @@ const EVP_MD *xb_ca_digest_for_key(const EVP_PKEY *key);
  * method 1: SHA-1 of the key BIT STRING). */
 xb_err xb_ca_add_ski(X509 *cert, xb_diag *d);
 
+/* ---- certificates as X509 objects (issued.c) ---- */
+
+/* RFC 2253 text of name as X509_NAME_print_ex(XN_FLAG_RFC2253) prints it, OPENSSL_malloc'd;
+ * NULL when out of memory. */
+char *xb_name_rfc2253(const X509_NAME *name);
+/* Hex SHA-256 of the certificate's SubjectPublicKeyInfo DER into out (65 bytes). */
+xb_err xb_spki_sha256(X509 *x, char out[65], xb_diag *d);
+
 /* ---- the fast issuer ---- */
 
 /* Prepare ca->fast from the loaded certificate, key and extensions (ca_fast.c). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "csr_internal.h"
+#include "xb_util.h"
 
 /* The parts of a CertificationRequest (RFC 2986) the checks need. */
 typedef struct xb_csr_layout {
@@ -165,4 +166,19 @@ xb_err xb_csr_parse(const uint8_t *der, size_t len, xb_csr **out, xb_diag *d)
         return err;
     *out = xb_csr_keep(der, len, &l, is_rsa);
     return *out != NULL ? XB_OK : xb_fail(d, XB_ERR_NOMEM, "out of memory");
+}
+
+xb_err xb_csr_pubkey_sha256(const xb_csr *csr, char out[65], xb_diag *d)
+{
+    xb_csr_cache *cache = xb_csr_cache_get(d);
+    if (cache == NULL)
+        return XB_ERR_CRYPTO;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (EVP_DigestInit_ex2(cache->md_ctx, cache->md[XB_MD_SHA256], NULL) != 1 ||
+        EVP_DigestUpdate(cache->md_ctx, csr->spki, csr->spki_len) != 1 ||
+        EVP_DigestFinal_ex(cache->md_ctx, md, &md_len) != 1)
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");
+    xb_hex(md, md_len, out);
+    return XB_OK;
 }

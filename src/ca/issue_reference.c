@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include "xb_util.h"
@@ -114,26 +113,12 @@ static xb_err xb_ref_describe(X509 *x, xb_issued *out, xb_diag *d)
         return xb_fail(d, XB_ERR_INTERNAL, "serial of unexpected length");
     xb_hex(serial->data, (size_t)serial->length, out->serial);
 
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *text = NULL;
-    long n = 0;
-    if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0)
-        n = BIO_get_mem_data(bio, &text);
-    out->subject = n >= 0 && bio != NULL ? OPENSSL_strndup(text ? text : "", (size_t)n) : NULL;
-    BIO_free(bio);
+    out->subject = xb_name_rfc2253(X509_get_subject_name(x));
     if (out->subject == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory");
-
-    unsigned char *spki = NULL;
-    int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    int ok =
-        spki_len > 0 && EVP_Digest(spki, (size_t)spki_len, md, &mdlen, EVP_sha256(), NULL) == 1;
-    OPENSSL_free(spki);
-    if (!ok)
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot hash the public key");
-    xb_hex(md, mdlen, out->pubkey_sha256);
+    xb_err err = xb_spki_sha256(x, out->pubkey_sha256, d);
+    if (err != XB_OK)
+        return err;
 
     unsigned char *der = NULL;
     int der_len = i2d_X509(x, &der);

@@ -5,7 +5,6 @@
 
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 
 static const uint8_t xb_cn_oid_tlv[] = {XB_DER_OID, 0x03, 0x55, 0x04, 0x03};
@@ -140,14 +139,7 @@ static char *xb_subject_text_openssl(const xb_subject *s)
     const unsigned char *p = der;
     X509_NAME *name = d2i_X509_NAME(NULL, &p, (long)s->der_len);
     OPENSSL_free(der);
-    BIO *bio = name != NULL ? BIO_new(BIO_s_mem()) : NULL;
-    char *text = NULL, *out = NULL;
-    long n = -1;
-    if (bio != NULL && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0)
-        n = BIO_get_mem_data(bio, &text);
-    if (n >= 0)
-        out = OPENSSL_strndup(text != NULL ? text : "", (size_t)n);
-    BIO_free(bio);
+    char *out = name != NULL ? xb_name_rfc2253(name) : NULL;
     X509_NAME_free(name);
     ERR_clear_error();
     return out;

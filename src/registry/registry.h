@@ -92,6 +92,14 @@ typedef struct xb_issuance {
 xb_err xb_registry_record_batch(xb_registry *r, xb_issuance *const *items, size_t n,
                                 const xb_enroll_rules *rules, xb_diag *d);
 
+/* The device's current certificate: the one issued last (by issued_at, then in recording
+ * order). Fills out with its record, except the borrowed fields: out->subject is NULL and the
+ * DER goes to *der (malloc'd, the caller frees it with free()) and *der_len, out->der pointing
+ * to it. XB_ERR_NOT_FOUND when reg_id has no certificate (registered or not). A read: it takes
+ * no write lock and sees every committed issuance. */
+xb_err xb_registry_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
+                                uint8_t **der, size_t *der_len, xb_diag *d);
+
 /* Calls fn for every certificate (of reg_id, or all if NULL), oldest first. rec->der is only
  * valid during the call. */
 xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,

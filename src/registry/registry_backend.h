@@ -24,6 +24,9 @@ typedef struct xb_registry_ops {
                            const xb_enroll_rules *rules, xb_diag *d);
     xb_err (*cert_each)(xb_registry *r, const char *reg_id,
                         xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d);
+    /* out, der and der_len not NULL; *der NULL on entry */
+    xb_err (*current_cert)(xb_registry *r, const char *reg_id, xb_cert_record *out, uint8_t **der,
+                           size_t *der_len, xb_diag *d);
 } xb_registry_ops;
 
 /* Every backend handle starts with this, so registry.c can dispatch on any of them. */

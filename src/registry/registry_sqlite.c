@@ -69,6 +69,7 @@ enum {
     XB_SQ_DEVICE_SET_ENABLED,
     XB_SQ_DEVICE_ENROLL,
     XB_SQ_CERT_INSERT,
+    XB_SQ_CERT_CURRENT,
     XB_SQ__COUNT
 };
 
@@ -91,6 +92,9 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
     [XB_SQ_CERT_INSERT] = "INSERT INTO certificates (serial, reg_id, subject, not_before, "
                           "not_after, pubkey_sha256, client_addr, issued_at, der) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* The index certificates_reg_id finds the device's few rows; they are sorted in memory. */
+    [XB_SQ_CERT_CURRENT] = "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE reg_id = ?1 "
+                           "ORDER BY issued_at DESC, rowid DESC LIMIT 1",
 };
 
 static const char xb_sq_device_list_sql[] =
@@ -721,6 +725,45 @@ static xb_err xb_sq_cert_each(xb_registry *r, const char *reg_id,
     return err;
 }
 
+/* The row's record, with a private copy of its DER: the row's buffers go with the reset. */
+static xb_err xb_sq_take_cert(sqlite3_stmt *st, xb_cert_record *out, uint8_t **der, size_t *der_len,
+                              xb_diag *d)
+{
+    xb_sq_read_cert(st, out);
+    out->subject = NULL; /* not kept: the caller reads it from the DER if it needs it */
+    if (out->der == NULL || out->der_len == 0)
+        return xb_fail(d, XB_ERR_REGISTRY, "registry: certificate %s has no DER", out->serial);
+    uint8_t *copy = malloc(out->der_len);
+    if (copy == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory reading certificate %s", out->serial);
+    memcpy(copy, out->der, out->der_len);
+    *der = copy;
+    *der_len = out->der_len;
+    out->der = copy;
+    return XB_OK;
+}
+
+static xb_err xb_sq_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
+                                 uint8_t **der, size_t *der_len, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_CURRENT];
+    int rc = xb_sq_bind_id(st, 1, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        err = xb_sq_take_cert(st, out, der, der_len, d);
+    else if (rc == SQLITE_DONE)
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "device %s has no certificate", reg_id);
+    else
+        err = xb_sq_fail(s, d, "cannot read the current certificate");
+    if (err != XB_OK)
+        memset(out, 0, sizeof *out); /* no pointer into the row survives the reset */
+    xb_sq_reset(st);
+    return err;
+}
+
 static const xb_registry_ops xb_sq_ops = {
     .close = xb_sq_close,
     .ping = xb_sq_ping,
@@ -731,4 +774,5 @@ static const xb_registry_ops xb_sq_ops = {
     .check_enroll = xb_sq_check_enroll,
     .record_batch = xb_sq_record_batch,
     .cert_each = xb_sq_cert_each,
+    .current_cert = xb_sq_current_cert,
 };

@@ -8,21 +8,78 @@
 #include <string.h>
 #include <time.h>
 
-xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, xb_diag *d)
+/* Why the device's current certificate cannot be sent for the key key_sha256 (NULL: it can). */
+static const char *xb_enroll_not_replayable(xb_server *srv, const xb_issued *cur,
+                                            const char *key_sha256, time_t now)
 {
-    memset(out, 0, sizeof *out);
-    /* Cheap refusals first: a registry read costs less than a signature verification. The
-     * rules are checked again inside the commit: another worker may enroll the same device
-     * meanwhile, and then this certificate is discarded unsent. */
-    xb_err err = xb_registry_check_enroll(srv->reg, req->reg_id, &srv->rules, d);
+    if (strcmp(cur->pubkey_sha256, key_sha256) != 0)
+        return "for another key";
+    if (cur->not_after <= now)
+        return "which has expired";
+    /* Sent with this CA's chain, so it must be this CA's (not one rotated out since). */
+    if (!xb_ca_issued_by(srv->ca, cur))
+        return "from another signing CA";
+    return NULL;
+}
+
+/* A retry after a lost answer: the device has proven it holds the key whose SPKI hash is
+ * key_sha256 (its CSR signature verified), and if that key is the one of its current
+ * certificate, still valid, that certificate is what the lost answer carried; out gets it.
+ * Nothing is signed or recorded, so a device still has one certificate. Otherwise
+ * XB_ERR_ALREADY_ENROLLED, as without this. */
+static xb_err xb_enroll_replay(xb_server *srv, const char *reg_id, const char *key_sha256,
+                               xb_issued *out, xb_diag *d)
+{
+    xb_cert_record meta;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    xb_err err = xb_registry_current_cert(srv->reg, reg_id, &meta, &der, &der_len, d);
+    if (err == XB_ERR_NOT_FOUND) /* enrolled, but its certificates were removed by hand */
+        return xb_fail(d, XB_ERR_ALREADY_ENROLLED, "device %s already has a certificate", reg_id);
+    if (err == XB_OK)
+        err = xb_issued_from_der(der, der_len, out, d);
+    free(der);
     if (err != XB_OK)
         return err;
+    const char *why = xb_enroll_not_replayable(srv, out, key_sha256, time(NULL));
+    if (why == NULL)
+        return XB_OK;
+    xb_issued_clear(out);
+    return xb_fail(d, XB_ERR_ALREADY_ENROLLED, "device %s already has a certificate, %s", reg_id,
+                   why);
+}
+
+/* The checked CSR's key against the device's current certificate (see xb_enroll_replay). */
+static xb_err xb_enroll_replay_csr(xb_server *srv, const char *reg_id, const xb_csr *csr,
+                                   xb_issued *out, xb_diag *d)
+{
+    char key_sha256[65];
+    xb_err err = xb_csr_pubkey_sha256(csr, key_sha256, d);
+    return err != XB_OK ? err : xb_enroll_replay(srv, reg_id, key_sha256, out, d);
+}
+
+xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, int *replayed,
+                      xb_diag *d)
+{
+    memset(out, 0, sizeof *out);
+    *replayed = 0;
+    /* Cheap refusals first: a registry read costs less than a signature verification. The
+     * rules are checked again inside the commit: another worker may enroll the same device
+     * meanwhile, and then this certificate is discarded unsent. An enrolled device is still
+     * heard out: it may be retrying after losing the answer, which only its CSR can show. */
+    xb_err rules = xb_registry_check_enroll(srv->reg, req->reg_id, &srv->rules, d);
+    if (rules != XB_OK && rules != XB_ERR_ALREADY_ENROLLED)
+        return rules;
     xb_csr *csr = NULL;
-    err = xb_csr_parse(req->csr_der, req->csr_len, &csr, d);
+    xb_err err = xb_csr_parse(req->csr_der, req->csr_len, &csr, d);
     if (err == XB_OK)
         err = xb_csr_check_subject(csr, req->reg_id, d);
-    if (err == XB_OK)
+    if (err == XB_OK && rules == XB_ERR_ALREADY_ENROLLED) {
+        err = xb_enroll_replay_csr(srv, req->reg_id, csr, out, d);
+        *replayed = err == XB_OK;
+    } else if (err == XB_OK) {
         err = xb_ca_issue(srv->ca, csr, req->reg_id, time(NULL), out, d);
+    }
     xb_csr_free(csr);
     return err;
 }
@@ -58,6 +115,27 @@ static void xb_enroll_finish(xb_enroll_pending *p, xb_err err, const char *messa
     free(p);
 }
 
+/* The commit found the device enrolled meanwhile. If by this same key (a retry that overtook
+ * its first request, whose answer is late or lost), the recorded certificate goes out instead
+ * of the one just signed, which is discarded unsent. */
+static xb_err xb_enroll_replay_late(xb_enroll_pending *p, xb_diag *d)
+{
+    char key_sha256[65];
+    snprintf(key_sha256, sizeof key_sha256, "%s", p->cert.pubkey_sha256);
+    xb_issued_clear(&p->cert);
+    xb_err err = xb_enroll_replay(p->ex.srv, p->job.item.rec.reg_id, key_sha256, &p->cert, d);
+    p->ex.replayed = err == XB_OK;
+    return err;
+}
+
+/* After the commit, or instead of one (no committer): the answer. */
+static void xb_enroll_recorded(xb_enroll_pending *p, xb_err err, xb_diag *d)
+{
+    if (err == XB_ERR_ALREADY_ENROLLED)
+        err = xb_enroll_replay_late(p, d);
+    xb_enroll_finish(p, err, xb_diag_message(d, err));
+}
+
 static void xb_enroll_committed(xb_commit_job *job, int delivered)
 {
     xb_enroll_pending *p = (xb_enroll_pending *)job;
@@ -66,8 +144,8 @@ static void xb_enroll_committed(xb_commit_job *job, int delivered)
         free(p);
         return;
     }
-    xb_err err = job->item.result;
-    xb_enroll_finish(p, err, xb_diag_message(&job->item.diag, err));
+    xb_diag d = job->item.diag;
+    xb_enroll_recorded(p, job->item.result, &d);
 }
 
 void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enroll_reply_fn reply)
@@ -82,8 +160,10 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
     p->reply = reply;
     xb_server *srv = ex->srv;
     xb_diag d = {""};
-    xb_err err = xb_enroll_sign(srv, req, &p->cert, &d);
-    if (err != XB_OK) {
+    int replayed = 0;
+    xb_err err = xb_enroll_sign(srv, req, &p->cert, &replayed, &d);
+    if (err != XB_OK || replayed) { /* a replayed certificate is recorded already */
+        p->ex.replayed = replayed;
         xb_enroll_finish(p, err, xb_diag_message(&d, err));
         return;
     }
@@ -95,5 +175,5 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
     }
     /* No commit thread (tools and tests that drive the pipeline directly): commit inline. */
     err = xb_registry_record_issuance(srv->reg, &p->job.item.rec, &srv->rules, &d);
-    xb_enroll_finish(p, err, xb_diag_message(&d, err));
+    xb_enroll_recorded(p, err, &d);
 }

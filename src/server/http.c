@@ -86,8 +86,11 @@ static void xb_http_account(const xb_exchange *ex)
     double ms = (double)(now.tv_sec - ex->start.tv_sec) * 1e3 +
                 (double)(now.tv_usec - ex->start.tv_usec) / 1e3;
     xb_metrics_request(ex->srv->metrics_slot, ex->route, ms / 1e3);
-    if (ex->enrollment)
-        xb_metrics_enrollment(ex->srv->metrics_slot, ex->protocol, ex->result);
+    if (ex->enrollment && ex->result != XB_OK)
+        xb_metrics_refusal(ex->srv->metrics_slot, ex->protocol, ex->result);
+    else if (ex->enrollment)
+        xb_metrics_enrollment(ex->srv->metrics_slot, ex->protocol,
+                              ex->replayed ? XB_OUTCOME_REPLAYED : XB_OUTCOME_ISSUED);
     xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s", ex->request_id,
             ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
             ex->serial[0] ? " serial=" : "", ex->serial);

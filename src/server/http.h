@@ -18,7 +18,7 @@ typedef struct xb_exchange {
     char request_id[17];
     char client_addr[64];
     char reg_id[XB_REGID_MAX + 1]; /* only a validated ID, else "-" */
-    const char *outcome;           /* stable code: "issued", "ok", or an xb_err code */
+    const char *outcome;           /* stable code: "issued", "replayed", "ok", or an xb_err code */
     char serial[2 * 20 + 1];       /* of an issued certificate, for the log line */
     int status;
     struct timeval start;
@@ -26,6 +26,7 @@ typedef struct xb_exchange {
     int enrollment; /* set by enrollment routes: the answer counts as one */
     xb_protocol protocol;
     xb_err result; /* what the answer says: XB_OK or the error sent */
+    int replayed;  /* the certificate sent is the device's current one again (enroll.c) */
 } xb_exchange;
 
 /* Attach an evhttp server on base, accepting on fd; TLS (srv->ssl_ctx) when tls is set. */
@@ -42,12 +43,16 @@ size_t xb_http_route_count(void);
 const char *xb_http_route_path(size_t i);
 
 /* How a route answers an enrollment: called exactly once, on the loop thread, either with the
- * certificate (err == XB_OK: its record is committed) or with the refusal and its message. */
+ * certificate (err == XB_OK: its record is committed; ex->replayed is set when it is the
+ * device's current certificate sent again rather than a new one) or with the refusal and its
+ * message. */
 typedef void (*xb_enroll_reply_fn)(xb_exchange *ex, xb_err err, const xb_issued *cert,
                                    const char *message);
 
 /* The whole enrollment: authorize, check, sign, then hand the record to the worker's group
- * commit and answer through reply() once it is durable. ex is copied; the caller's may go. */
+ * commit and answer through reply() once it is durable; or, for a device retrying with the key
+ * of its current certificate, answer that certificate at once. ex is copied; the caller's may
+ * go. */
 void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enroll_reply_fn reply);
 
 /* Routes. */

@@ -69,10 +69,16 @@ void xb_metrics_request(xb_metrics_slot *s, size_t route, double seconds)
         xb_hist_observe(&s->request_seconds[route], xb_seconds_bounds, xb_micro(seconds));
 }
 
-void xb_metrics_enrollment(xb_metrics_slot *s, xb_protocol proto, xb_err outcome)
+void xb_metrics_enrollment(xb_metrics_slot *s, xb_protocol proto, xb_enroll_outcome outcome)
 {
-    if (s != NULL && proto < XB_PROTO__COUNT && outcome < XB_ERR__COUNT)
-        atomic_fetch_add_explicit(&s->enrollments[proto][outcome], 1, memory_order_relaxed);
+    if (s != NULL && proto < XB_PROTO__COUNT && outcome < XB_OUTCOME__COUNT)
+        atomic_fetch_add_explicit(&s->answered[proto][outcome], 1, memory_order_relaxed);
+}
+
+void xb_metrics_refusal(xb_metrics_slot *s, xb_protocol proto, xb_err code)
+{
+    if (s != NULL && proto < XB_PROTO__COUNT && code != XB_OK && code < XB_ERR__COUNT)
+        atomic_fetch_add_explicit(&s->refused[proto][code], 1, memory_order_relaxed);
 }
 
 void xb_metrics_commit(xb_metrics_slot *s, double seconds, size_t batch)
@@ -188,23 +194,35 @@ static const xb_histogram *xb_pick_batch(const xb_metrics_slot *s, size_t unused
 }
 
 static const char *const xb_protocol_names[XB_PROTO__COUNT] = {[XB_PROTO_XBOOT] = "xboot"};
+static const char *const xb_outcome_names[XB_OUTCOME__COUNT] = {
+    [XB_OUTCOME_ISSUED] = "issued", [XB_OUTCOME_REPLAYED] = "replayed"};
+
+static void xb_render_enrollment(xb_text *t, size_t proto, const char *outcome, uint64_t n)
+{
+    xb_text_add(t, "xboot_enrollments_total{protocol=\"%s\",outcome=\"%s\"} %llu\n",
+                xb_protocol_names[proto], outcome, (unsigned long long)n);
+}
 
 static void xb_render_enrollments(xb_text *t, const xb_metrics *m)
 {
     xb_text_add(t, "# HELP xboot_enrollments_total Enrollment requests by protocol and outcome "
-                   "(issued, or the error code of the refusal).\n"
+                   "(issued, replayed, or the error code of the refusal).\n"
                    "# TYPE xboot_enrollments_total counter\n");
     for (size_t p = 0; p < XB_PROTO__COUNT; p++) {
-        for (size_t e = 0; e < XB_ERR__COUNT; e++) {
+        /* Answers with a certificate are always reported (a zero says "none yet"); refusals
+         * once seen, since most codes never happen on a healthy service. */
+        for (size_t o = 0; o < XB_OUTCOME__COUNT; o++) {
             uint64_t n = 0;
             for (size_t w = 0; w < m->slots; w++)
-                n += xb_load(&m->slot[w].enrollments[p][e]);
-            /* Issued is always reported (a zero says "none yet"); refusals once seen. */
-            if (n == 0 && e != XB_OK)
-                continue;
-            xb_text_add(t, "xboot_enrollments_total{protocol=\"%s\",outcome=\"%s\"} %llu\n",
-                        xb_protocol_names[p], e == XB_OK ? "issued" : xb_err_code((xb_err)e),
-                        (unsigned long long)n);
+                n += xb_load(&m->slot[w].answered[p][o]);
+            xb_render_enrollment(t, p, xb_outcome_names[o], n);
+        }
+        for (size_t e = XB_OK + 1; e < XB_ERR__COUNT; e++) {
+            uint64_t n = 0;
+            for (size_t w = 0; w < m->slots; w++)
+                n += xb_load(&m->slot[w].refused[p][e]);
+            if (n > 0)
+                xb_render_enrollment(t, p, xb_err_code((xb_err)e), n);
         }
     }
 }

@@ -16,6 +16,14 @@
 /* Wire protocols that enroll devices (label protocol="..."). EST joins here. */
 typedef enum xb_protocol { XB_PROTO_XBOOT, XB_PROTO__COUNT } xb_protocol;
 
+/* How an enrollment answer carried a certificate: the outcome="..." label of
+ * xboot_enrollments_total. Refusals are labelled with their xb_err code instead. */
+typedef enum xb_enroll_outcome {
+    XB_OUTCOME_ISSUED,   /* newly signed and recorded */
+    XB_OUTCOME_REPLAYED, /* the device's current certificate again: a retry after a lost answer */
+    XB_OUTCOME__COUNT
+} xb_enroll_outcome;
+
 /* Routes are counted by their index in the route table (http.c names them). */
 #define XB_METRICS_MAX_ROUTES 8
 
@@ -31,7 +39,8 @@ typedef struct xb_histogram {
 } xb_histogram;
 
 typedef struct xb_metrics_slot {
-    atomic_uint_least64_t enrollments[XB_PROTO__COUNT][XB_ERR__COUNT]; /* XB_OK = issued */
+    atomic_uint_least64_t answered[XB_PROTO__COUNT][XB_OUTCOME__COUNT];
+    atomic_uint_least64_t refused[XB_PROTO__COUNT][XB_ERR__COUNT]; /* by code; XB_OK unused */
     xb_histogram request_seconds[XB_METRICS_MAX_ROUTES];
     xb_histogram commit_seconds;
     xb_histogram commit_batch;
@@ -46,7 +55,9 @@ void xb_metrics_destroy(xb_metrics *m);
 xb_metrics_slot *xb_metrics_slot_of(xb_metrics *m, int worker);
 
 void xb_metrics_request(xb_metrics_slot *s, size_t route, double seconds);
-void xb_metrics_enrollment(xb_metrics_slot *s, xb_protocol proto, xb_err outcome);
+/* One enrollment answered with a certificate, or refused with code (not XB_OK). */
+void xb_metrics_enrollment(xb_metrics_slot *s, xb_protocol proto, xb_enroll_outcome outcome);
+void xb_metrics_refusal(xb_metrics_slot *s, xb_protocol proto, xb_err code);
 void xb_metrics_commit(xb_metrics_slot *s, double seconds, size_t batch);
 void xb_metrics_tls_connection(xb_metrics_slot *s, int delta);
 

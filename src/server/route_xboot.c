@@ -55,12 +55,12 @@ static void xb_xboot_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, 
     char *json = xb_xboot_encode_answer(cert, ex->srv->ca);
     snprintf(ex->serial, sizeof ex->serial, "%s", cert->serial);
     if (json == NULL) {
-        /* Recorded but not sent: the device retries and gets 409 unless re-enrollment is on;
-         * an operator sees the serial in the log line. Only reachable out of memory. */
+        /* Recorded but not sent: the device's retry with the same key gets this certificate
+         * again; an operator sees the serial in the log line. Only reachable out of memory. */
         xb_http_reply_error(ex, XB_ERR_NOMEM, NULL);
         return;
     }
-    ex->outcome = "issued";
+    ex->outcome = ex->replayed ? "replayed" : "issued";
     xb_http_reply_json(ex, 200, json);
     cJSON_free(json);
 }

@@ -36,8 +36,12 @@ typedef struct xb_enroll_request {
 } xb_enroll_request;
 
 /* Authorize, check the CSR and sign: the CPU-bound half of an enrollment, nothing recorded
- * yet (enroll.c, and xb_enroll_start in http.h for the whole of it). */
-xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, xb_diag *d);
+ * yet (enroll.c, and xb_enroll_start in http.h for the whole of it). A device that may not
+ * enroll again (XB_ERR_ALREADY_ENROLLED) but sends a valid CSR for the key of its current,
+ * unexpired certificate gets that certificate instead, with *replayed = 1: it is recorded
+ * already, and the answer to send after a lost one. */
+xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, int *replayed,
+                      xb_diag *d);
 
 /* The registry record of an issued certificate; rec borrows cert's DER and subject. */
 void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb_cert_record *rec);

@@ -469,6 +469,79 @@ static void test_pss_sha1_and_explicit_curve(void **state)
     EVP_PKEY_CTX_free(kctx);
 }
 
+/* A recorded certificate read back (what a replay sends) describes itself as xb_ca_issue
+ * described it, and the CSR's key hash is the certificate's. */
+static void check_read_back(xb_ca *ca, const char *fixture, const char *reg_id)
+{
+    uint8_t *der;
+    size_t len;
+    read_fixture(fixture, &der, &len);
+    xb_csr *csr = NULL;
+    xb_diag d = {""};
+    assert_int_equal(xb_csr_parse(der, len, &csr, &d), XB_OK);
+    free(der);
+    xb_issued out, back;
+    assert_int_equal(xb_ca_issue(ca, csr, reg_id, time(NULL), &out, &d), XB_OK);
+    char key[65];
+    assert_int_equal(xb_csr_pubkey_sha256(csr, key, &d), XB_OK);
+    assert_string_equal(key, out.pubkey_sha256);
+    xb_csr_free(csr);
+
+    assert_int_equal(xb_issued_from_der(out.der, out.der_len, &back, &d), XB_OK);
+    assert_int_equal(back.der_len, out.der_len);
+    assert_memory_equal(back.der, out.der, out.der_len);
+    assert_true(back.der != out.der); /* a copy of its own */
+    assert_string_equal(back.serial, out.serial);
+    assert_string_equal(back.subject, out.subject);
+    assert_string_equal(back.pubkey_sha256, out.pubkey_sha256);
+    assert_int_equal(back.not_before, out.not_before);
+    assert_int_equal(back.not_after, out.not_after);
+    assert_true(xb_ca_issued_by(ca, &back));
+    xb_issued_clear(&back);
+    xb_issued_clear(&out);
+}
+
+static void test_issued_from_der(void **state)
+{
+    (void)state;
+    xb_ca *ca = load_ca(365, NULL);
+    check_read_back(ca, "mbedtls-p256.csr.der", "mbedtls-p256-dev-1");
+    check_read_back(ca, "mbedtls-rsa2048.csr.der", "mbedtls-rsa2048-dev-1");
+    check_read_back(ca, "pyca-p384-asks-ca.csr.der", "pyca-p384-dev-1");
+
+    xb_issued out, back;
+    X509 *x = issue_fixture(ca, "gnutls-p256.csr.der", "gnutls-dev-1", &out);
+    X509_free(x);
+    xb_diag d = {""};
+    /* Not all of it, or more than one certificate: not what was recorded. */
+    assert_int_equal(xb_issued_from_der(out.der, out.der_len - 1, &back, &d), XB_ERR_CRYPTO);
+    assert_null(back.der);
+    uint8_t *longer = malloc(out.der_len + 1);
+    assert_non_null(longer);
+    memcpy(longer, out.der, out.der_len);
+    longer[out.der_len] = 0;
+    assert_int_equal(xb_issued_from_der(longer, out.der_len + 1, &back, &d), XB_ERR_CRYPTO);
+    free(longer);
+    assert_int_equal(xb_issued_from_der(out.der, 0, &back, &d), XB_ERR_CRYPTO);
+
+    /* Another CA (same name, another key, as after a rotation) did not issue it. */
+    char other_dir[160], cert[200], key[200];
+    snprintf(other_dir, sizeof other_dir, "%s/other-ca", base_dir);
+    assert_int_equal(xb_ca_init_dir(other_dir, "ec-p256", "Test", &d), XB_OK);
+    snprintf(cert, sizeof cert, "%s/signing-ca.pem", other_dir);
+    snprintf(key, sizeof key, "%s/signing-ca.key", other_dir);
+    xb_ca_config cfg = {cert, key, NULL, 365, NULL};
+    xb_ca *other = NULL;
+    assert_int_equal(xb_ca_load(&cfg, &other, &d), XB_OK);
+    assert_int_equal(xb_issued_from_der(out.der, out.der_len, &back, &d), XB_OK);
+    assert_true(xb_ca_issued_by(ca, &back));
+    assert_false(xb_ca_issued_by(other, &back));
+    xb_issued_clear(&back);
+    xb_issued_clear(&out);
+    xb_ca_free(other);
+    xb_ca_free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_rsa_exponent),
         cmocka_unit_test(test_weak_signature_digest),
         cmocka_unit_test(test_pss_sha1_and_explicit_curve),
+        cmocka_unit_test(test_issued_from_der),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

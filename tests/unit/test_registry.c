@@ -732,6 +732,126 @@ static void test_bad_urls(void **state)
     assert_non_null(strstr(d.msg, missing + strlen("sqlite:")));
 }
 
+/* ---- the current certificate ---- */
+
+static void test_current_cert_none(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    xb_cert_record out;
+    uint8_t *der = (uint8_t *)"untouched";
+    size_t der_len = 99;
+    xb_diag d = {{0}};
+    /* Registered without a certificate, or not registered at all: nothing current. */
+    assert_int_equal(xb_registry_current_cert(r, "dev-1", &out, &der, &der_len, &d),
+                     XB_ERR_NOT_FOUND);
+    assert_null(der);
+    assert_int_equal(der_len, 0);
+    assert_non_null(strstr(d.msg, "dev-1"));
+    assert_int_equal(xb_registry_current_cert(r, "ghost", &out, &der, &der_len, &d),
+                     XB_ERR_NOT_FOUND);
+    /* Another device's certificate is not this one's. */
+    add_ok(r, "dev-2");
+    assert_int_equal(record(r, "dev-2", "02", &allowlist_once), XB_OK);
+    assert_int_equal(xb_registry_current_cert(r, "dev-1", &out, &der, &der_len, &d),
+                     XB_ERR_NOT_FOUND);
+    assert_int_equal(xb_registry_current_cert(r, "bad id", &out, &der, &der_len, &d),
+                     XB_ERR_INVALID_REGISTRATION_ID);
+    assert_int_equal(xb_registry_current_cert(r, "dev-1", NULL, &der, &der_len, &d),
+                     XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(xb_registry_current_cert(NULL, "dev-1", &out, &der, &der_len, &d),
+                     XB_ERR_INVALID_ARGUMENT);
+    xb_registry_close(r);
+}
+
+static xb_err record_with_der(xb_registry *r, const char *id, const char *serial, time_t issued_at,
+                              const uint8_t *der, size_t der_len)
+{
+    xb_cert_record rec = make_rec(id, serial, issued_at);
+    rec.der = der;
+    rec.der_len = der_len;
+    snprintf(rec.pubkey_sha256, sizeof rec.pubkey_sha256, "%064x", (unsigned)der[4]);
+    xb_diag d = {{0}};
+    return xb_registry_record_issuance(r, &rec, &allowlist_reenroll, &d);
+}
+
+/* The latest issuance is current: by issued_at, then by recording order for equal times. */
+static void test_current_cert_latest(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    add_ok(r, "dev-1");
+    add_ok(r, "dev-2");
+    static const uint8_t der1[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    static const uint8_t der2[] = {0x30, 0x03, 0x02, 0x01, 0x02};
+    static const uint8_t der3[] = {0x30, 0x03, 0x02, 0x01, 0x03};
+    static const uint8_t der4[] = {0x30, 0x04, 0x02, 0x02, 0x04, 0x04};
+    assert_int_equal(record_with_der(r, "dev-1", "01", 1700000000, der1, sizeof der1), XB_OK);
+    assert_int_equal(record_with_der(r, "dev-1", "02", 1700000200, der2, sizeof der2), XB_OK);
+    /* Recorded later, issued earlier (a clock step back): not current. */
+    assert_int_equal(record_with_der(r, "dev-1", "03", 1700000100, der3, sizeof der3), XB_OK);
+    /* Someone else's newer certificate does not count. */
+    assert_int_equal(record_with_der(r, "dev-2", "09", 1700000900, der1, sizeof der1), XB_OK);
+
+    xb_cert_record out;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_current_cert(r, "dev-1", &out, &der, &der_len, &d), XB_OK);
+    assert_string_equal(out.serial, "02");
+    assert_string_equal(out.reg_id, "dev-1");
+    assert_null(out.subject);
+    assert_int_equal(out.issued_at, 1700000200);
+    assert_int_equal(out.not_before, 1700000200 - 300);
+    assert_int_equal(out.not_after, 1700000200 + 365 * 86400);
+    assert_string_equal(out.client_addr, "192.0.2.10");
+    char want_key[65];
+    snprintf(want_key, sizeof want_key, "%064x", 2u);
+    assert_string_equal(out.pubkey_sha256, want_key);
+    assert_int_equal(der_len, sizeof der2);
+    assert_memory_equal(der, der2, sizeof der2);
+    assert_ptr_equal(out.der, der);
+    assert_int_equal(out.der_len, der_len);
+    free(der);
+
+    /* Same issued_at as the current one, recorded after it: the newer. IDs compare without
+     * case, as everywhere in the registry. */
+    assert_int_equal(record_with_der(r, "dev-1", "04", 1700000200, der4, sizeof der4), XB_OK);
+    assert_int_equal(xb_registry_current_cert(r, "DEV-1", &out, &der, &der_len, &d), XB_OK);
+    assert_string_equal(out.serial, "04");
+    assert_int_equal(der_len, sizeof der4);
+    assert_memory_equal(der, der4, sizeof der4);
+    free(der);
+    assert_int_equal(cert_rows(r, "dev-1"), 4);
+    xb_registry_close(r);
+}
+
+/* The query of XB_SQ_CERT_CURRENT (registry_sqlite.c) finds the device's rows through the
+ * reg_id index, not by scanning the table. */
+static void test_current_cert_uses_index(void **state)
+{
+    fixture *f = *state;
+    xb_registry *r = open_ok(f);
+    xb_registry_close(r);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT serial FROM certificates "
+                                        "WHERE reg_id = ?1 ORDER BY issued_at DESC, rowid DESC "
+                                        "LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int indexed = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(st, 3);
+        if (detail != NULL && strstr(detail, "certificates_reg_id") != NULL)
+            indexed = 1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(indexed);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -757,6 +877,9 @@ int main(void)
         T(test_reopen_keeps_data),
         T(test_file_properties),
         T(test_bad_urls),
+        T(test_current_cert_none),
+        T(test_current_cert_latest),
+        T(test_current_cert_uses_index),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
