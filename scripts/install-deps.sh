@@ -9,8 +9,12 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   libssl-dev libevent-dev libcjson-dev libinih-dev libsqlite3-dev libcmocka-dev
-  # tests and demo: real peers and tools
+  # the device SDK (libxboot: HTTPS via libcurl) and the sample device (MQTT via libmosquitto)
+  libcurl4-openssl-dev libmosquitto-dev
+  # tests and demo: real peers and tools (mosquitto is the demo's and the tests' MQTT broker;
+  # valgrind checks the device library)
   openssl curl jq gnutls-bin sqlite3 procps python3 python3-cryptography
+  mosquitto mosquitto-clients valgrind
 )
 
 for group in "$@"; do
