@@ -1,18 +1,48 @@
 #!/usr/bin/env bash
-# `make demo`: a development CA, xbootd on SQLite, one registered device enrolled over HTTPS
-# with an openssl-made CSR, and the certificate it got. Everything lives in ./demo (recreated
-# on each run) and listens on 127.0.0.1 only.
+# `make demo`: the whole story on one machine. A development CA, xbootd on SQLite, a mosquitto
+# MQTT broker that trusts only our chain, a sample device that enrolls through libxboot and
+# sends telemetry over mutual TLS, and a subscriber that shows it arrive. Everything lives in
+# ./demo (recreated on each run), listens on 127.0.0.1 only, and is stopped at the end.
 set -euo pipefail
 BUILD=${1:-build}
 BIN=$(cd "$BUILD" && pwd)
 ROOT=$(pwd)
 DEMO="$ROOT/demo"
 DEVICE=demo-device-001
+MONITOR=xboot-monitor
+MESSAGES=3
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+# Everything this script starts, stopped on any exit (bounded: TERM, then KILL after 5 s).
+PIDS=()
+stop_all() {
+  local pid i
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap stop_all EXIT
+
+# wait_for FILE REGEX SECONDS [PID]: until FILE has a line matching REGEX (bounded); fails
+# early when PID exits.
+wait_for() {
+  local i
+  for i in $(seq 1 $(($3 * 10))); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && return 1
+    sleep 0.1
+  done
+  return 1
+}
 
 rm -rf "$DEMO"
-mkdir -p "$DEMO/device"
+mkdir -p "$DEMO/broker"
 
 step "1. Create a development CA (root, signing CA, chain, localhost TLS certificate)"
 "$BIN/xbootctl" ca init --dir "$DEMO/ca"
@@ -41,82 +71,90 @@ cat "$DEMO/xboot.conf"
 
 step "3. Start xbootd"
 "$BIN/xbootd" -c "$DEMO/xboot.conf" 2>"$DEMO/xbootd.log" &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$DEMO/xbootd.log" | head -n1)
-  [ -n "$PORT" ] && break
-  kill -0 $PID 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$DEMO/xbootd.log"; exit 1; }
+XPID=$!
+PIDS+=("$XPID")
+wait_for "$DEMO/xbootd.log" "xbootd .* started" 10 "$XPID" || { cat "$DEMO/xbootd.log"; die "xbootd did not start"; }
+PORT=$(sed -n 's|.*listening on https://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$DEMO/xbootd.log" | head -n1)
 URL="https://127.0.0.1:$PORT"
 for _ in $(seq 1 50); do
   curl -sf --max-time 2 --cacert "$DEMO/ca/root-ca.pem" "$URL/healthz" >/dev/null && break
   sleep 0.1
 done
-echo "xbootd is up at $URL: $(curl -s --cacert "$DEMO/ca/root-ca.pem" "$URL/healthz")"
+echo "xbootd is up at $URL: $(curl -s --max-time 2 --cacert "$DEMO/ca/root-ca.pem" "$URL/healthz")"
 
-step "4. Register the device $DEVICE"
+step "4. Register the device $DEVICE and the telemetry monitor $MONITOR"
 "$BIN/xbootctl" device add "$DEVICE" --db "sqlite:$DEMO/xboot.db"
+"$BIN/xbootctl" device add "$MONITOR" --db "sqlite:$DEMO/xboot.db"
 
-step "5. On the device: generate a key (it never leaves the device) and a CSR with CN=$DEVICE"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$DEMO/device/device.key" 2>/dev/null
-chmod 600 "$DEMO/device/device.key"
-openssl req -new -key "$DEMO/device/device.key" -subj "/CN=$DEVICE" -outform DER -out "$DEMO/device/device.csr.der"
-echo "CSR: $(stat -c %s "$DEMO/device/device.csr.der") bytes, EC P-256, signed with the device key"
+step "5. Start an MQTT broker (mosquitto) that trusts only our chain"
+. "$(dirname "$0")/broker.sh"
+xb_broker_start "$DEMO/broker" "$DEMO/ca" || die "mosquitto did not start"
+MQPID=$XB_BROKER_PID MQPORT=$XB_BROKER_PORT
+PIDS+=("$MQPID")
+grep -vE '^ *(#|$)' "$DEMO/broker/mosquitto.conf"
+echo "mosquitto is up at 127.0.0.1:$MQPORT (ACL: devices/%u/# for devices, devices/# read for $MONITOR)"
 
-step "6. Enroll: POST $URL/api/certificate (the original XBoot wire format)"
-printf '{"RegistrationId":"%s","Csr":"%s"}' "$DEVICE" "$(base64 -w0 "$DEMO/device/device.csr.der")" >"$DEMO/device/request.json"
-STATUS=$(curl -s -o "$DEMO/device/response.json" -w '%{http_code}' --max-time 20 \
-  --cacert "$DEMO/ca/root-ca.pem" --data-binary "@$DEMO/device/request.json" -H 'Content-Type: application/json' \
-  "$URL/api/certificate")
-echo "HTTP $STATUS"
-[ "$STATUS" = 200 ] || { cat "$DEMO/device/response.json"; echo; exit 1; }
-jq -r .Certificate "$DEMO/device/response.json" | base64 -d | openssl x509 -inform DER -out "$DEMO/device/device.pem"
+step "6. The monitor enrolls (xboot-enroll) and subscribes to devices/#"
+"$BIN/xboot-enroll" --server "$URL" --trust "$DEMO/ca/root-ca.pem" --id "$MONITOR" --out "$DEMO/monitor"
+# Exits after the messages of both device runs below (MESSAGES + 1) or after 60 s.
+timeout 70 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$MQPORT" -i "$MONITOR" \
+  --cafile "$DEMO/ca/root-ca.pem" --cert "$DEMO/monitor/device.pem" --key "$DEMO/monitor/device.key" \
+  -t 'devices/#' -v -C $((MESSAGES + 1)) -W 60 >"$DEMO/monitor/received.txt" 2>"$DEMO/monitor/sub.log" &
+SUBPID=$!
+PIDS+=("$SUBPID")
+wait_for "$DEMO/broker/mosquitto.log" "u'$MONITOR'" 10 "$SUBPID" || { cat "$DEMO/monitor/sub.log"; die "the subscriber did not connect"; }
+echo "subscribed as $MONITOR"
 
-step "7. The certificate the device received"
-openssl x509 -in "$DEMO/device/device.pem" -noout -subject -issuer -startdate -enddate -serial -ext basicConstraints,keyUsage,extendedKeyUsage
+step "7. The sample device: enroll through libxboot, then send $MESSAGES messages over MQTT (mutual TLS)"
+cat >"$DEMO/device.conf" <<CONF
+[xboot]
+server = $URL
+trust_anchor = ca/root-ca.pem
+registration_id = $DEVICE
+store_dir = device
+
+[mqtt]
+host = 127.0.0.1
+port = $MQPORT
+topic = devices/{id}/messages/events/
+messages = $MESSAGES
+interval_ms = 500
+CONF
+cat "$DEMO/device.conf"
 echo
-echo -n "openssl verify: "
-openssl verify -CAfile "$DEMO/ca/root-ca.pem" -untrusted "$DEMO/ca/signing-ca.pem" "$DEMO/device/device.pem"
+"$BIN/xboot-sample-device" -c "$DEMO/device.conf"
 
-step "8. The registry recorded it before answering"
+step "8. What the subscriber received"
+wait_for "$DEMO/monitor/received.txt" "\"seq\":$MESSAGES[,}]" 10 || true
+sed 's/^/  /' "$DEMO/monitor/received.txt"
+n=$(grep -c "^devices/$DEVICE/messages/events/ " "$DEMO/monitor/received.txt" || true)
+[ "$n" = "$MESSAGES" ] || die "the subscriber got $n of $MESSAGES messages"
+echo "the subscriber got all $MESSAGES messages"
+
+step "9. The certificate the device received, and the registry's record of it"
+openssl x509 -in "$DEMO/device/device.pem" -noout -subject -issuer -enddate -serial -ext extendedKeyUsage
+echo -n "openssl verify: "
+openssl verify -CAfile "$DEMO/ca/root-ca.pem" -untrusted "$DEMO/device/chain.pem" "$DEMO/device/device.pem"
 "$BIN/xbootctl" device show "$DEVICE" --db "sqlite:$DEMO/xboot.db"
 
-step "9. Use it: mutual TLS to a server that trusts only the XBoot root (as an MQTT broker would)"
-openssl s_server -accept 127.0.0.1:0 -cert "$DEMO/ca/tls.pem" -key "$DEMO/ca/tls.key" \
-  -CAfile "$DEMO/ca/root-ca.pem" -Verify 2 -verify_return_error -naccept 1 -www \
-  >"$DEMO/s_server.log" 2>&1 &
-SPID=$!
-SPORT=""
-for _ in $(seq 1 50); do
-  SPORT=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$DEMO/s_server.log")
-  [ -n "$SPORT" ] && break
-  sleep 0.1
-done
-printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$SPORT" -quiet \
-  -cert "$DEMO/device/device.pem" -key "$DEMO/device/device.key" -cert_chain "$DEMO/ca/signing-ca.pem" \
-  -CAfile "$DEMO/ca/root-ca.pem" -verify_return_error >/dev/null 2>&1 || true
-wait $SPID 2>/dev/null || true
-echo "what the server verified:"
-grep -E "^depth=" "$DEMO/s_server.log" | sed 's/^/  /'
-if grep -A1 "^depth=0 CN = $DEVICE\$" "$DEMO/s_server.log" | grep -q "verify return:1"; then
-  echo "mutual TLS: the server accepted the device's certificate"
-else
-  echo "mutual TLS failed:"; cat "$DEMO/s_server.log"; exit 1
+step "10. Run the device again: the stored certificate is reused, nothing is sent to xbootd"
+"$BIN/xboot-sample-device" -c "$DEMO/device.conf" --messages 1
+echo "certificates issued to $DEVICE: $(sqlite3 "$DEMO/xboot.db" "select count(*) from certificates where reg_id='$DEVICE'" 2>/dev/null || echo '?')"
+
+step "11. The ACL at work: the device tries to publish as another device"
+sed 's|^topic = .*|topic = devices/some-other-device/messages/events/|' "$DEMO/device.conf" >"$DEMO/device-wrong-topic.conf"
+if "$BIN/xboot-sample-device" -c "$DEMO/device-wrong-topic.conf" --messages 1; then
+  die "the broker accepted a message on another device's topic"
 fi
+echo "(refused, as it should be: MQTT v5 PUBACK reason 0x87)"
 
-step "10. A second enrollment of the same device is refused (one certificate per device)"
-curl -s --max-time 20 --cacert "$DEMO/ca/root-ca.pem" -H "Content-Type: application/json" \
-  --data-binary "@$DEMO/device/request.json" "$URL/api/certificate"
-echo
-
-step "11. Stop xbootd"
-kill -TERM $PID
-wait $PID || true
+step "12. Stop the subscriber, mosquitto and xbootd"
+# It leaves by itself after MESSAGES + 1 messages; stop_all ends it otherwise.
+for _ in $(seq 1 50); do kill -0 "$SUBPID" 2>/dev/null || break; sleep 0.1; done
+echo "the subscriber received $(wc -l <"$DEMO/monitor/received.txt") messages in all"
+stop_all
 trap - EXIT
-tail -n 4 "$DEMO/xbootd.log"
+tail -n 2 "$DEMO/xbootd.log"
 echo
-echo "Demo files are in ./demo (CA in demo/ca, device key and certificate in demo/device)."
+echo "Demo files are in ./demo: CA in demo/ca, the device's key and certificate in demo/device,"
+echo "its configuration in demo/device.conf, the broker's in demo/broker."
