@@ -17,8 +17,11 @@ awk '/^```c[[:space:]]*$/ && !done { inside = 1; next }
 xb_check "docs/device-sdk.md has a C example" test -s "$EXAMPLE.c"
 xb_check "the example is complete (has main)" grep -q "int main" "$EXAMPLE.c"
 
+# The sanitizer build's libxboot.a needs the sanitizer runtimes at link time.
+SAN=()
+[ "${XB_SANITIZE:-}" = 1 ] && SAN=(-fsanitize=address,undefined)
 # shellcheck disable=SC2046 # pkg-config prints several words on purpose
-if cc -std=c11 -Wall -Wextra -Werror -I"$REPO/include" "$EXAMPLE.c" \
+if cc -std=c11 -Wall -Wextra -Werror "${SAN[@]}" -I"$REPO/include" "$EXAMPLE.c" \
   "$XB_BIN/libxboot.a" "$XB_BIN/libxb_common.a" \
   $(pkg-config --libs libcurl libcjson libssl libcrypto) -o "$EXAMPLE" 2>"$XB_TMP/cc.log"; then
   xb_ok "the example compiles with -std=c11 -Wall -Wextra -Werror against libxboot.a"
