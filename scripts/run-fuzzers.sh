@@ -6,7 +6,8 @@ BUILD=$(cd "$1" && pwd) SECONDS_EACH=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/xboot-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-declare -A seeds=([fuzz_csr]="$ROOT/tests/fixtures/csr $ROOT/fuzz/corpus/csr" [fuzz_xboot_request]="$ROOT/fuzz/corpus/xboot_request")
+declare -A seeds=([fuzz_csr]="$ROOT/tests/fixtures/csr $ROOT/fuzz/corpus/csr" [fuzz_xboot_request]="$ROOT/fuzz/corpus/xboot_request"
+  [fuzz_est_body]="$ROOT/tests/fixtures/csr $ROOT/fuzz/corpus/csr")
 status=0
 for bin in "$BUILD"/fuzz_*; do
   name=$(basename "$bin")

@@ -33,6 +33,13 @@ void xb_ca_free(xb_ca *ca);
 /* XB_OK while the CA can issue at time now (its certificate is within validity). */
 xb_err xb_ca_check_usable(const xb_ca *ca, time_t now, xb_diag *d);
 
+/* The signing CA certificate (borrowed; lives as long as ca). */
+X509 *xb_ca_signing_cert(const xb_ca *ca);
+
+/* The signing key's type, which device keys are advised to match (EST csrattrs):
+ * "ec-p256", "ec-p384" or "rsa". */
+const char *xb_ca_key_type(const xb_ca *ca);
+
 /* The chain returned with each certificate, DER, in file order. */
 size_t xb_ca_chain_count(const xb_ca *ca);
 const uint8_t *xb_ca_chain_der(const xb_ca *ca, size_t i, size_t *len);
@@ -49,6 +56,25 @@ void xb_csr_free(xb_csr *csr);
 
 /* The subject must hold exactly one CN, equal to reg_id. XB_ERR_SUBJECT_MISMATCH otherwise. */
 xb_err xb_csr_check_subject(const xb_csr *csr, const char *reg_id, xb_diag *d);
+
+/* The subject's one CN, which must be a valid registration ID (EST carries the ID nowhere
+ * else). XB_ERR_SUBJECT_MISMATCH (no CN, several, undecodable) or
+ * XB_ERR_INVALID_REGISTRATION_ID. */
+xb_err xb_csr_common_name(const xb_csr *csr, char out[XB_REGID_MAX + 1], xb_diag *d);
+
+/* The subject Name as it is encoded in the request (whole element), for exact comparison. */
+const uint8_t *xb_csr_subject_der(const xb_csr *csr, size_t *len);
+
+/* The challengePassword attribute (PKCS#9, 1.2.840.113549.1.9.7) as UTF-8 into out (size
+ * bytes, NUL-terminated). XB_ERR_NOT_FOUND when absent; XB_ERR_BAD_CSR when it is not one
+ * DirectoryString value, or does not fit. */
+xb_err xb_csr_challenge_password(const xb_csr *csr, char *out, size_t size, xb_diag *d);
+
+/* The extnValue contents of the subjectAltName the request asks for in its extensionRequest
+ * attribute (PKCS#9, 1.2.840.113549.1.9.14): XB_OK with *val and *len pointing into the request,
+ * XB_ERR_NOT_FOUND when it asks for none, XB_ERR_BAD_CSR when the attribute is malformed.
+ * Requested extensions are never copied into certificates; EST renewal compares this one. */
+xb_err xb_csr_requested_san(const xb_csr *csr, const uint8_t **val, size_t *len, xb_diag *d);
 
 /* Hex SHA-256 of the request's SubjectPublicKeyInfo DER: the xb_issued.pubkey_sha256 of any
  * certificate issued for it (the SPKI is copied into the certificate as it is). */

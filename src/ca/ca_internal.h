@@ -51,6 +51,8 @@ struct xb_csr {
     size_t spki_len;
     const uint8_t *key_bits; /* subjectPublicKey contents after the unused-bits octet */
     size_t key_bits_len;
+    const uint8_t *attrs; /* contents of the [0] attributes (checked), NULL when absent */
+    size_t attrs_len;
     int is_rsa;
 };
 

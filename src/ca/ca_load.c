@@ -267,3 +267,21 @@ const uint8_t *xb_ca_chain_der(const xb_ca *ca, size_t i, size_t *len)
     *len = ca->chain_len[i];
     return ca->chain_der[i];
 }
+
+X509 *xb_ca_signing_cert(const xb_ca *ca)
+{
+    return ca->cert;
+}
+
+const char *xb_ca_key_type(const xb_ca *ca)
+{
+    char group[64] = "";
+    size_t len = 0;
+    if (EVP_PKEY_is_a(ca->key, "EC") &&
+        EVP_PKEY_get_utf8_string_param(ca->key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                       &len))
+        return strcmp(group, "secp384r1") == 0    ? "ec-p384"
+               : strcmp(group, "prime256v1") == 0 ? "ec-p256"
+                                                  : "other";
+    return EVP_PKEY_is_a(ca->key, "RSA") ? "rsa" : "other";
+}

@@ -16,6 +16,7 @@ typedef struct xb_csr_layout {
     xb_der_elem name; /* subject */
     xb_der_elem spki, key_oid, key_param, key_bits; /* key_param.tag 0 when absent */
     xb_der_elem sig_oid, sig_param, sig_bits;
+    xb_der_elem attrs; /* [0] attributes; tag 0 when absent */
 } xb_csr_layout;
 
 #define XB_CSR_SHAPE_MSG "the CSR is not a DER PKCS#10 CertificationRequest"
@@ -41,8 +42,8 @@ static int xb_csr_bit_string(xb_der_reader *r, xb_der_elem *e)
 }
 
 /* attributes [0] IMPLICIT SET OF SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }. The
- * values are not used (requested extensions are ignored); they are only checked as the
- * reference decoder checks them. */
+ * values are never copied into a certificate (requested extensions are ignored); they are
+ * checked as the reference decoder checks them, and csr_attrs.c reads a few for EST. */
 static int xb_csr_attributes_ok(const xb_der_elem *attrs)
 {
     xb_der_reader r = xb_der_reader_of(attrs->val, attrs->len);
@@ -65,7 +66,8 @@ static int xb_csr_attributes_ok(const xb_der_elem *attrs)
 static int xb_csr_info_ok(xb_csr_layout *l, int *version_ok)
 {
     xb_der_reader r = xb_der_reader_of(l->info.val, l->info.len), k;
-    xb_der_elem version, attrs;
+    xb_der_elem version;
+    memset(&l->attrs, 0, sizeof l->attrs);
     if (!xb_der_read_tag(&r, XB_DER_INTEGER, &version) ||
         !xb_der_integer_ok(version.val, version.len) ||
         !xb_der_read_tag(&r, XB_DER_SEQUENCE, &l->name) || !xb_name_ok(&l->name) ||
@@ -77,7 +79,7 @@ static int xb_csr_info_ok(xb_csr_layout *l, int *version_ok)
         return 0;
     /* Some old generators leave the attributes out altogether; OpenSSL accepts that. */
     if (xb_der_peek(&r) == XB_DER_TAGGED(0) &&
-        (!xb_der_read(&r, &attrs) || !xb_csr_attributes_ok(&attrs)))
+        (!xb_der_read(&r, &l->attrs) || !xb_csr_attributes_ok(&l->attrs)))
         return 0;
     *version_ok = version.len == 1 && version.val[0] == 0;
     return r.left == 0;
@@ -132,6 +134,8 @@ static xb_csr *xb_csr_keep(const uint8_t *der, size_t len, const xb_csr_layout *
     csr->spki_len = l->spki.tlv_len;
     csr->key_bits = copy + (l->key_bits.val + 1 - der);
     csr->key_bits_len = l->key_bits.len - 1;
+    csr->attrs = l->attrs.tag != 0 ? copy + (l->attrs.val - der) : NULL;
+    csr->attrs_len = l->attrs.tag != 0 ? l->attrs.len : 0;
     csr->is_rsa = is_rsa;
     return csr;
 }

@@ -52,3 +52,45 @@ char *xb_base64_encode(const uint8_t *in, size_t in_len)
     EVP_EncodeBlock((unsigned char *)s, in, (int)in_len);
     return s;
 }
+
+#define XB_B64_LINE 64
+
+char *xb_base64_encode_lines(const uint8_t *in, size_t in_len, size_t *out_len)
+{
+    if (in_len > (size_t)1 << 29)
+        return NULL;
+    size_t chars = (in_len + 2) / 3 * 4;
+    size_t lines = (chars + XB_B64_LINE - 1) / XB_B64_LINE;
+    char *s = malloc(chars + lines + 1);
+    if (s == NULL)
+        return NULL;
+    /* A line of 64 characters is exactly 48 input octets: encode block by block. */
+    char *o = s;
+    for (size_t off = 0; off < in_len; off += XB_B64_LINE / 4 * 3) {
+        size_t n = in_len - off < XB_B64_LINE / 4 * 3 ? in_len - off : XB_B64_LINE / 4 * 3;
+        o += EVP_EncodeBlock((unsigned char *)o, in + off, (int)n);
+        *o++ = '\n';
+    }
+    *o = '\0';
+    if (out_len != NULL)
+        *out_len = (size_t)(o - s);
+    return s;
+}
+
+int xb_base64_decode_ws(const char *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (in_len > (size_t)1 << 30)
+        return -1;
+    char *packed = malloc(in_len + 1);
+    if (packed == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < in_len; i++)
+        if (in[i] != ' ' && in[i] != '\t' && in[i] != '\r' && in[i] != '\n')
+            packed[n++] = in[i];
+    int rc = xb_base64_decode(packed, n, out, out_len);
+    free(packed);
+    return rc;
+}

@@ -279,3 +279,19 @@ xb_err xb_registry_current_cert(xb_registry *r, const char *reg_id, xb_cert_reco
     memset(out, 0, sizeof *out);
     return r->ops->current_cert(r, reg_id, out, der, der_len, d);
 }
+
+xb_err xb_registry_cert_get(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
+                            size_t *der_len, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && (serial == NULL || serial[0] == '\0'))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no serial");
+    if (err == XB_OK && (out == NULL || der == NULL || der_len == NULL))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output certificate");
+    if (err != XB_OK)
+        return err;
+    *der = NULL;
+    *der_len = 0;
+    memset(out, 0, sizeof *out);
+    return r->ops->cert_get(r, serial, out, der, der_len, d);
+}

@@ -34,6 +34,10 @@ typedef struct xb_cert_record {
     time_t issued_at;
     const uint8_t *der; /* certificate DER (borrowed for record_issuance) */
     size_t der_len;
+    /* record_issuance only, not stored: a renewal authenticated by a certificate of the
+     * device, recorded even when the rules forbid re-enrollment (allow_reenroll = 0). The
+     * device must still exist and be enabled. */
+    int renewal;
 } xb_cert_record;
 
 /* How enrollment requests are judged. */
@@ -99,6 +103,12 @@ xb_err xb_registry_record_batch(xb_registry *r, xb_issuance *const *items, size_
  * no write lock and sees every committed issuance. */
 xb_err xb_registry_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
                                 uint8_t **der, size_t *der_len, xb_diag *d);
+
+/* The certificate with this serial (lowercase hex, as recorded), filled as current_cert
+ * fills it. XB_ERR_NOT_FOUND when no certificate has it. EST uses it to tell a client
+ * certificate we issued (and to whom) from any other. */
+xb_err xb_registry_cert_get(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
+                            size_t *der_len, xb_diag *d);
 
 /* Calls fn for every certificate (of reg_id, or all if NULL), oldest first. rec->der is only
  * valid during the call. */

@@ -27,6 +27,9 @@ typedef struct xb_registry_ops {
     /* out, der and der_len not NULL; *der NULL on entry */
     xb_err (*current_cert)(xb_registry *r, const char *reg_id, xb_cert_record *out, uint8_t **der,
                            size_t *der_len, xb_diag *d);
+    /* serial non-empty; out, der and der_len not NULL; *der NULL on entry */
+    xb_err (*cert_get)(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
+                       size_t *der_len, xb_diag *d);
 } xb_registry_ops;
 
 /* Every backend handle starts with this, so registry.c can dispatch on any of them. */

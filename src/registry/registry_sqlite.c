@@ -70,6 +70,7 @@ enum {
     XB_SQ_DEVICE_ENROLL,
     XB_SQ_CERT_INSERT,
     XB_SQ_CERT_CURRENT,
+    XB_SQ_CERT_GET,
     XB_SQ__COUNT
 };
 
@@ -95,6 +96,7 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
     /* The index certificates_reg_id finds the device's few rows; they are sorted in memory. */
     [XB_SQ_CERT_CURRENT] = "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE reg_id = ?1 "
                            "ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+    [XB_SQ_CERT_GET] = "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE serial = ?1",
 };
 
 static const char xb_sq_device_list_sql[] =
@@ -623,11 +625,16 @@ static xb_err xb_sq_issue_in_tx(xb_sq *s, const xb_cert_record *rec, const xb_en
         if (err != XB_OK)
             return err;
     }
-    int marked = xb_sq_mark_enrolled(s, rec->reg_id, when, rules->allow_reenroll, d);
+    /* A renewal is judged as if re-enrollment were allowed: only "unknown" or "disabled" can
+     * refuse it. */
+    xb_enroll_rules effective = *rules;
+    if (rec->renewal)
+        effective.allow_reenroll = 1;
+    int marked = xb_sq_mark_enrolled(s, rec->reg_id, when, effective.allow_reenroll, d);
     if (marked < 0)
         return XB_ERR_REGISTRY;
     if (marked == 0) {
-        xb_err err = xb_sq_judge(s, rec->reg_id, rules, d);
+        xb_err err = xb_sq_judge(s, rec->reg_id, &effective, d);
         /* The UPDATE refused, so the judgment must too; if it does not, the two disagree on
          * the rules and that is a bug, not a reason to write. */
         if (err == XB_OK)
@@ -764,6 +771,27 @@ static xb_err xb_sq_current_cert(xb_registry *r, const char *reg_id, xb_cert_rec
     return err;
 }
 
+static xb_err xb_sq_cert_get(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
+                             size_t *der_len, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_GET];
+    int rc = sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        err = xb_sq_take_cert(st, out, der, der_len, d);
+    else if (rc == SQLITE_DONE)
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "no certificate has serial %s", serial);
+    else
+        err = xb_sq_fail(s, d, "cannot read a certificate");
+    if (err != XB_OK)
+        memset(out, 0, sizeof *out);
+    xb_sq_reset(st);
+    return err;
+}
+
 static const xb_registry_ops xb_sq_ops = {
     .close = xb_sq_close,
     .ping = xb_sq_ping,
@@ -775,4 +803,5 @@ static const xb_registry_ops xb_sq_ops = {
     .record_batch = xb_sq_record_batch,
     .cert_each = xb_sq_cert_each,
     .current_cert = xb_sq_current_cert,
+    .cert_get = xb_sq_cert_get,
 };

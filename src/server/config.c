@@ -43,6 +43,9 @@ static const struct xb_config_key {
     {"enroll", "mode", XB_KEY_STRING, offsetof(xb_config, mode), "allowlist", 0, 0},
     {"enroll", "api_key", XB_KEY_STRING, offsetof(xb_config, api_key), "", 0, 0},
     {"enroll", "allow_reenroll", XB_KEY_BOOL, offsetof(xb_config, allow_reenroll), "false", 0, 0},
+    {"est", "enabled", XB_KEY_BOOL, offsetof(xb_config, est_enabled), "true", 0, 0},
+    {"est", "labels", XB_KEY_STRING, offsetof(xb_config, est_labels), "", 0, 0},
+    {"est", "require_pop", XB_KEY_BOOL, offsetof(xb_config, est_require_pop), "false", 0, 0},
 };
 #define XB_N_KEYS (sizeof xb_config_keys / sizeof xb_config_keys[0])
 
@@ -183,8 +186,58 @@ static xb_err xb_config_convert(xb_config *cfg, xb_config_raw *raw, const char *
     return XB_OK;
 }
 
+/* An EST label is one path segment: letters, digits, '-', '_', '.', and never an operation
+ * name (the path /.well-known/est/cacerts would be ambiguous). */
+static int xb_config_label_ok(const char *s, size_t n)
+{
+    static const char *const ops[] = {"cacerts",  "simpleenroll", "simplereenroll",
+                                      "csrattrs", "fullcmc",      "serverkeygen"};
+    if (n == 0 || n > XB_EST_LABEL_MAX || (n <= 2 && s[0] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strlen(ops[i]) == n && strncmp(ops[i], s, n) == 0)
+            return 0;
+    return 1;
+}
+
+/* "a, b" -> est_label[] = {"a", "b"}. */
+static xb_err xb_config_parse_labels(xb_config *cfg, xb_diag *d)
+{
+    cfg->est_label_count = 0;
+    const char *p = cfg->est_labels;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        const char *s = p;
+        size_t len = n;
+        while (len > 0 && isspace((unsigned char)*s))
+            s++, len--;
+        while (len > 0 && isspace((unsigned char)s[len - 1]))
+            len--;
+        if (!xb_config_label_ok(s, len))
+            return xb_fail(d, XB_ERR_CONFIG,
+                           "[est] labels: '%.*s' is not a label (1..%d of A-Z a-z 0-9 - _ ., "
+                           "not an EST operation name)",
+                           (int)len, s, XB_EST_LABEL_MAX);
+        if (cfg->est_label_count == XB_EST_MAX_LABELS)
+            return xb_fail(d, XB_ERR_CONFIG, "[est] labels: more than %d labels",
+                           XB_EST_MAX_LABELS);
+        memcpy(cfg->est_label[cfg->est_label_count], s, len);
+        cfg->est_label[cfg->est_label_count++][len] = '\0';
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return XB_OK;
+}
+
 static xb_err xb_config_validate(xb_config *cfg, xb_diag *d)
 {
+    xb_err lerr = xb_config_parse_labels(cfg, d);
+    if (lerr != XB_OK)
+        return lerr;
     if (strcmp(cfg->mode, "allowlist") == 0)
         cfg->open_mode = 0;
     else if (strcmp(cfg->mode, "open") == 0)

@@ -6,6 +6,10 @@
 
 #include "xb_error.h"
 
+/* EST labels ([est] labels): how many, and how long each may be. */
+#define XB_EST_MAX_LABELS 16
+#define XB_EST_LABEL_MAX 32
+
 typedef struct xb_config {
     /* [server] */
     char *listen; /* HTTPS "HOST:PORT"; "" disables HTTPS (then http_listen is required) */
@@ -28,6 +32,12 @@ typedef struct xb_config {
     int open_mode;
     char *api_key; /* secret: never logged */
     int allow_reenroll;
+    /* [est] */
+    int est_enabled;
+    char *est_labels; /* as written; parsed into est_label[] */
+    int est_require_pop;
+    char est_label[XB_EST_MAX_LABELS][XB_EST_LABEL_MAX + 1];
+    int est_label_count;
 } xb_config;
 
 /* Load path (may be NULL: defaults and environment only). Relative paths in the file are

@@ -67,11 +67,19 @@ xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *o
      * rules are checked again inside the commit: another worker may enroll the same device
      * meanwhile, and then this certificate is discarded unsent. An enrolled device is still
      * heard out: it may be retrying after losing the answer, which only its CSR can show. */
-    xb_err rules = xb_registry_check_enroll(srv->reg, req->reg_id, &srv->rules, d);
+    xb_enroll_rules effective = srv->rules;
+    if (req->renewal)
+        effective.allow_reenroll = 1;
+    xb_err rules = xb_registry_check_enroll(srv->reg, req->reg_id, &effective, d);
     if (rules != XB_OK && rules != XB_ERR_ALREADY_ENROLLED)
         return rules;
-    xb_csr *csr = NULL;
-    xb_err err = xb_csr_parse(req->csr_der, req->csr_len, &csr, d);
+    xb_csr *parsed = NULL;
+    const xb_csr *csr = req->csr;
+    xb_err err = XB_OK;
+    if (csr == NULL) {
+        err = xb_csr_parse(req->csr_der, req->csr_len, &parsed, d);
+        csr = parsed;
+    }
     if (err == XB_OK)
         err = xb_csr_check_subject(csr, req->reg_id, d);
     if (err == XB_OK && rules == XB_ERR_ALREADY_ENROLLED) {
@@ -80,7 +88,7 @@ xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *o
     } else if (err == XB_OK) {
         err = xb_ca_issue(srv->ca, csr, req->reg_id, time(NULL), out, d);
     }
-    xb_csr_free(csr);
+    xb_csr_free(parsed);
     return err;
 }
 
@@ -90,6 +98,7 @@ void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb
     rec->not_before = cert->not_before;
     rec->not_after = cert->not_after;
     rec->issued_at = time(NULL);
+    rec->renewal = req->renewal;
     rec->subject = cert->subject;
     rec->der = cert->der;
     rec->der_len = cert->der_len;

@@ -15,21 +15,29 @@
 #include "xb_log.h"
 #include "xb_util.h"
 
+/* Every method evhttp knows: all reach the dispatcher, so that unknown ones get our 405. */
+#define XB_ALL_METHODS                                                                             \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |     \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT)
+
 /* Headers are small for every client we serve; a large header block is an attack. */
 #define XB_MAX_HEADERS (16 * 1024)
 
 typedef struct xb_route {
     const char *path;
     int case_insensitive; /* Azure Functions routes are case-insensitive: /api/Certificate */
+    int prefix;           /* also path + "/...": the handler reads the rest (EST) */
     enum evhttp_cmd_type methods;
     const char *allow; /* Allow header for 405 */
     void (*handler)(xb_exchange *ex);
 } xb_route;
 
 static const xb_route xb_routes[] = {
-    {"/api/certificate", 1, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
-    {"/healthz", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
-    {"/metrics", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_metrics},
+    {"/api/certificate", 1, 0, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
+    {"/healthz", 0, 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
+    {"/metrics", 0, 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_metrics},
+    /* EST answers its own 404 and 405 (text/plain, per operation): every method goes in. */
+    {"/.well-known/est", 0, 1, XB_ALL_METHODS, "", xb_route_est},
 };
 #define XB_ROUTE_COUNT (sizeof xb_routes / sizeof xb_routes[0])
 #define XB_ROUTE_NONE XB_ROUTE_COUNT /* unmatched requests: not in the latency histogram */
@@ -168,6 +176,10 @@ static void xb_request_id(char out[17])
 
 static int xb_route_matches(const xb_route *r, const char *path)
 {
+    if (r->prefix) {
+        size_t n = strlen(r->path);
+        return strncmp(r->path, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+    }
     return r->case_insensitive ? strcasecmp(r->path, path) == 0 : strcmp(r->path, path) == 0;
 }
 
@@ -305,9 +317,7 @@ struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int
         return NULL;
     xb_request_id_seed();
     /* Every method reaches the dispatcher so that unknown ones get our JSON 405. */
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+    evhttp_set_allowed_methods(http, XB_ALL_METHODS);
     evhttp_set_timeout(http, srv->cfg->timeout_seconds);
     evhttp_set_max_headers_size(http, XB_MAX_HEADERS);
     evhttp_set_max_body_size(http, XB_HTTP_TRANSPORT_MAX_BODY);

@@ -59,5 +59,6 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
 void xb_route_xboot_certificate(xb_exchange *ex);
 void xb_route_healthz(xb_exchange *ex);
 void xb_route_metrics(xb_exchange *ex);
+void xb_route_est(xb_exchange *ex); /* /.well-known/est/... (route_est.c) */
 
 #endif

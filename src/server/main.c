@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "daemon.h"
+#include "est_server.h"
 #include "listen.h"
 #include "xb_log.h"
 
@@ -63,6 +64,14 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         err = xb_tls_ctx_new(dm->cfg->tls_cert, dm->cfg->tls_key, &dm->srv.ssl_ctx, d);
         if (err != XB_OK)
             return err;
+    }
+    if (dm->cfg->est_enabled) {
+        err = xb_est_new(dm->srv.ca, dm->cfg, &dm->srv.est, d);
+        if (err != XB_OK)
+            return err;
+        /* EST authenticates devices by client certificate; other routes never look at it. */
+        if (dm->srv.ssl_ctx != NULL)
+            xb_est_tls_request_client_cert(dm->srv.ssl_ctx, dm->srv.ca);
     }
     dm->srv.cfg = dm->cfg;
     dm->srv.rules.open_mode = dm->cfg->open_mode;

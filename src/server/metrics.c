@@ -193,7 +193,8 @@ static const xb_histogram *xb_pick_batch(const xb_metrics_slot *s, size_t unused
     return &s->commit_batch;
 }
 
-static const char *const xb_protocol_names[XB_PROTO__COUNT] = {[XB_PROTO_XBOOT] = "xboot"};
+static const char *const xb_protocol_names[XB_PROTO__COUNT] = {
+    [XB_PROTO_XBOOT] = "xboot", [XB_PROTO_EST] = "est"};
 static const char *const xb_outcome_names[XB_OUTCOME__COUNT] = {
     [XB_OUTCOME_ISSUED] = "issued", [XB_OUTCOME_REPLAYED] = "replayed"};
 

@@ -13,8 +13,8 @@
 
 #include "xb_error.h"
 
-/* Wire protocols that enroll devices (label protocol="..."). EST joins here. */
-typedef enum xb_protocol { XB_PROTO_XBOOT, XB_PROTO__COUNT } xb_protocol;
+/* Wire protocols that enroll devices (label protocol="..."). */
+typedef enum xb_protocol { XB_PROTO_XBOOT, XB_PROTO_EST, XB_PROTO__COUNT } xb_protocol;
 
 /* How an enrollment answer carried a certificate: the outcome="..." label of
  * xboot_enrollments_total. Refusals are labelled with their xb_err code instead. */

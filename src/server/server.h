@@ -10,6 +10,7 @@
 #include "registry.h"
 
 struct xb_committer;
+struct xb_est;
 
 typedef struct xb_server {
     const xb_config *cfg;
@@ -20,6 +21,7 @@ typedef struct xb_server {
     xb_enroll_rules rules;
     xb_metrics *metrics;           /* shared by all workers, mapped before fork */
     xb_metrics_slot *metrics_slot; /* this worker's */
+    struct xb_est *est;            /* EST answers built at load (est_server.h); NULL: EST off */
 } xb_server;
 
 /* Bodies above this are refused (413) by the application; the transport caps at
@@ -27,12 +29,19 @@ typedef struct xb_server {
 #define XB_MAX_BODY (64 * 1024)
 #define XB_HTTP_TRANSPORT_MAX_BODY (1024 * 1024)
 
-/* One enrollment, whichever wire format brought it (xboot JSON now, EST later). */
+/* One enrollment, whichever wire format brought it (xboot JSON, EST). */
 typedef struct xb_enroll_request {
     const char *reg_id; /* already checked with xb_regid_valid */
     const uint8_t *csr_der;
     size_t csr_len;
+    /* The request already checked by xb_csr_parse (borrowed), when the adapter had to read it
+     * first (EST takes the registration ID from it): then csr_der is not parsed again. */
+    const struct xb_csr *csr;
     const char *client_addr;
+    /* A renewal: the device authenticated with a certificate we issued to it (EST client
+     * certificate). It may then get a new certificate even when allow_reenroll is off: the
+     * one-certificate rule is about bootstrap enrollment. Disabled devices are still refused. */
+    int renewal;
 } xb_enroll_request;
 
 /* Authorize, check the CSR and sign: the CPU-bound half of an enrollment, nothing recorded

@@ -8,6 +8,7 @@
 
 #include "committer.h"
 #include "daemon.h"
+#include "est_server.h"
 #include "http.h"
 #include "xb_log.h"
 
@@ -47,6 +48,8 @@ static struct event_base *xb_worker_base_new(void)
 
 void xb_daemon_release(xb_daemon *dm)
 {
+    xb_est_free(dm->srv.est);
+    dm->srv.est = NULL;
     xb_ca_free(dm->srv.ca);
     SSL_CTX_free(dm->srv.ssl_ctx);
     xb_config_free(dm->cfg);
