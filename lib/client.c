@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "client.h"
+#include "est.h"
 
 #define XBCL_MAX_TRUST (1024 * 1024)
 
@@ -25,6 +26,7 @@ xboot_err xboot_client_new(xboot_client **out)
     c->backoff_base_ms = 1000;
     c->backoff_max_ms = 30000;
     c->post = xbt_curl_post;
+    c->renew_threshold = 80;
     *out = c;
     return XBOOT_OK;
 }
@@ -66,6 +68,7 @@ void xboot_client_free(xboot_client *c)
     xbcl_free_secret(c->credential);
     xbcl_free_secret(c->api_key);
     free(c->store_dir);
+    free(c->est_label);
     xbcl_free_secret(c->pfx_password);
     OPENSSL_cleanse(c->rdns, sizeof c->rdns);
     free(c);
@@ -290,6 +293,35 @@ xboot_err xboot_set_pfx(xboot_client *c, int enable, const char *password)
     if (e == XBOOT_OK)
         c->pfx = enable != 0;
     return e;
+}
+
+xboot_err xboot_set_protocol(xboot_client *c, xboot_protocol protocol)
+{
+    if (c == NULL || (protocol != XBOOT_PROTOCOL_XBOOT && protocol != XBOOT_PROTOCOL_EST))
+        return XBOOT_ERR_INVALID_ARGUMENT;
+    c->protocol = protocol;
+    return XBOOT_OK;
+}
+
+xboot_err xboot_set_est_label(xboot_client *c, const char *label)
+{
+    if (c == NULL)
+        return XBOOT_ERR_INVALID_ARGUMENT;
+    /* It becomes a path segment of the URL: nothing that could escape it. */
+    if (label != NULL && !xbe_label_valid(label))
+        return xbcl_refuse(c, XBOOT_ERR_INVALID_ARGUMENT,
+                           "the EST label must be 1..64 of [A-Za-z0-9-_.], not . or ..");
+    return xbcl_set_string(&c->est_label, label, 0);
+}
+
+xboot_err xboot_set_renew_threshold(xboot_client *c, int percent)
+{
+    if (c == NULL)
+        return XBOOT_ERR_INVALID_ARGUMENT;
+    if (percent < 1 || percent > 99)
+        return xbcl_refuse(c, XBOOT_ERR_INVALID_ARGUMENT, "the renewal threshold must be 1..99");
+    c->renew_threshold = percent;
+    return XBOOT_OK;
 }
 
 xboot_err xboot_set_progress(xboot_client *c, xboot_progress_fn fn, void *arg)

@@ -32,6 +32,9 @@ struct xboot_client {
     char *store_dir;
     int pfx;
     char *pfx_password;
+    xboot_protocol protocol;
+    char *est_label;     /* NULL: none */
+    int renew_threshold; /* percent of the lifetime, 1..99 */
     xboot_progress_fn progress;
     void *progress_arg;
     xbt_post_fn post;

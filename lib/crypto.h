@@ -36,6 +36,15 @@ xboot_err xbc_key_generate(xboot_key_type type, EVP_PKEY **out, xbc_detail *deta
 xboot_err xbc_csr_build(EVP_PKEY *key, const char *reg_id, const xbc_rdn *rdns, size_t n_rdns,
                         uint8_t **der, size_t *der_len, xbc_detail *detail);
 
+/* The same, with the subject copied from a certificate (renewal: EST simplereenroll wants the
+ * current certificate's subject exactly, attribute order and string types included). */
+xboot_err xbc_csr_build_name(EVP_PKEY *key, const X509_NAME *subject, uint8_t **der,
+                             size_t *der_len, xbc_detail *detail);
+
+/* The certificate's notBefore and notAfter as seconds since the epoch (UTC). */
+xboot_err xbc_cert_validity(X509 *cert, int64_t *not_before, int64_t *not_after,
+                            xbc_detail *detail);
+
 /* A trust store built from PEM text (one or more certificates). */
 xboot_err xbc_trust_load(const uint8_t *pem, size_t len, X509_STORE **out, xbc_detail *detail);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -244,6 +245,27 @@ static xboot_err xbc_csr_sign(X509_REQ *req, EVP_PKEY *key, const char *digest, 
     return e;
 }
 
+/* Sign req (its subject already set) with key and encode it as DER. */
+static xboot_err xbc_csr_finish(X509_REQ *req, EVP_PKEY *key, uint8_t **der, size_t *der_len,
+                                xbc_detail *detail)
+{
+    const char *digest = xbc_digest_for(key, detail);
+    if (digest == NULL)
+        return XBOOT_ERR_KEY;
+    if (!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_pubkey(req, key))
+        return xbc_fail(detail, XBOOT_ERR_KEY, "the CSR cannot carry this public key");
+    xboot_err e = xbc_csr_sign(req, key, digest, detail);
+    if (e != XBOOT_OK)
+        return e;
+    unsigned char *buf = NULL;
+    int len = i2d_X509_REQ(req, &buf);
+    if (len <= 0)
+        return xbc_fail(detail, XBOOT_ERR_CSR, "CSR encoding");
+    *der = buf;
+    *der_len = (size_t)len;
+    return XBOOT_OK;
+}
+
 xboot_err xbc_csr_build(EVP_PKEY *key, const char *reg_id, const xbc_rdn *rdns, size_t n_rdns,
                         uint8_t **der, size_t *der_len, xbc_detail *detail)
 {
@@ -251,29 +273,33 @@ xboot_err xbc_csr_build(EVP_PKEY *key, const char *reg_id, const xbc_rdn *rdns, 
     *der_len = 0;
     if (key == NULL || reg_id == NULL)
         return xbc_fail(detail, XBOOT_ERR_INVALID_ARGUMENT, "no key or registration ID");
-    const char *digest = xbc_digest_for(key, detail);
-    if (digest == NULL)
-        return XBOOT_ERR_KEY;
     X509_REQ *req = X509_REQ_new();
     if (req == NULL)
         return xbc_fail(detail, XBOOT_ERR_NO_MEMORY, "CSR");
-    xboot_err e = XBOOT_OK;
-    if (!X509_REQ_set_version(req, X509_REQ_VERSION_1) || !X509_REQ_set_pubkey(req, key))
-        e = xbc_fail(detail, XBOOT_ERR_KEY, "the CSR cannot carry this public key");
+    xboot_err e = xbc_csr_subject(req, reg_id, rdns, n_rdns, detail);
     if (e == XBOOT_OK)
-        e = xbc_csr_subject(req, reg_id, rdns, n_rdns, detail);
+        e = xbc_csr_finish(req, key, der, der_len, detail);
+    X509_REQ_free(req);
+    return e;
+}
+
+xboot_err xbc_csr_build_name(EVP_PKEY *key, const X509_NAME *subject, uint8_t **der,
+                             size_t *der_len, xbc_detail *detail)
+{
+    *der = NULL;
+    *der_len = 0;
+    if (key == NULL || subject == NULL)
+        return xbc_fail(detail, XBOOT_ERR_INVALID_ARGUMENT, "no key or subject");
+    X509_REQ *req = X509_REQ_new();
+    if (req == NULL)
+        return xbc_fail(detail, XBOOT_ERR_NO_MEMORY, "CSR");
+    /* X509_REQ_set_subject_name copies the name with its cached DER encoding, so the string
+     * types and attribute order of the certificate survive unchanged. */
+    xboot_err e = X509_REQ_set_subject_name(req, subject)
+                      ? XBOOT_OK
+                      : xbc_fail(detail, XBOOT_ERR_CSR, "the CSR cannot carry this subject");
     if (e == XBOOT_OK)
-        e = xbc_csr_sign(req, key, digest, detail);
-    if (e == XBOOT_OK) {
-        unsigned char *buf = NULL;
-        int len = i2d_X509_REQ(req, &buf);
-        if (len <= 0) {
-            e = xbc_fail(detail, XBOOT_ERR_CSR, "CSR encoding");
-        } else {
-            *der = buf;
-            *der_len = (size_t)len;
-        }
-    }
+        e = xbc_csr_finish(req, key, der, der_len, detail);
     X509_REQ_free(req);
     return e;
 }
@@ -426,6 +452,23 @@ xboot_err xbc_cert_check(X509 *cert, STACK_OF(X509) * chain, X509_STORE *trust, 
     return xbc_check_chain(cert, chain, trust, detail);
 }
 
+static int xbc_asn1_time_t(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    *out = (int64_t)timegm(&tm);
+    return 1;
+}
+
+xboot_err xbc_cert_validity(X509 *cert, int64_t *not_before, int64_t *not_after, xbc_detail *detail)
+{
+    if (cert == NULL || !xbc_asn1_time_t(X509_get0_notBefore(cert), not_before) ||
+        !xbc_asn1_time_t(X509_get0_notAfter(cert), not_after))
+        return xbc_fail(detail, XBOOT_ERR_STORAGE, "the certificate's validity is unreadable");
+    return XBOOT_OK;
+}
+
 /* ---- encodings ---- */
 
 static xboot_err xbc_bio_take(BIO *bio, char **pem, size_t *len, xbc_detail *detail)
@@ -435,7 +478,8 @@ static xboot_err xbc_bio_take(BIO *bio, char **pem, size_t *len, xbc_detail *det
     *pem = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (*pem == NULL)
         return xbc_fail(detail, XBOOT_ERR_NO_MEMORY, "PEM buffer");
-    memcpy(*pem, data, (size_t)n);
+    if (n > 0) /* an empty BIO (no chain certificates) has no data pointer */
+        memcpy(*pem, data, (size_t)n);
     (*pem)[n] = '\0';
     *len = (size_t)n;
     return XBOOT_OK;

@@ -5,21 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "enroll.h"
+#include "exchange.h"
 #include "wire.h"
 
-/* The enrollment in progress: what xboot_enroll builds before it replaces the handle's result. */
-typedef struct xben_state {
-    EVP_PKEY *key;
-    X509 *cert;
-    STACK_OF(X509) * chain;
-} xben_state;
-
-static void xben_state_free(xben_state *s)
+void xben_state_free(xben_state *s)
 {
     EVP_PKEY_free(s->key);
     X509_free(s->cert);
@@ -27,8 +19,7 @@ static void xben_state_free(xben_state *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Move s into the handle's result. */
-static void xben_adopt(xboot_client *c, xben_state *s, int issued)
+void xben_adopt(xboot_client *c, xben_state *s, int issued)
 {
     c->key = s->key;
     c->cert = s->cert;
@@ -37,7 +28,7 @@ static void xben_adopt(xboot_client *c, xben_state *s, int issued)
     memset(s, 0, sizeof *s);
 }
 
-static xboot_err xben_require_config(xboot_client *c, int need_url)
+xboot_err xben_require_config(xboot_client *c, int need_url)
 {
     const char *missing = (need_url && c->url == NULL) ? "server URL"
                           : c->trust == NULL           ? "trust anchor"
@@ -110,7 +101,7 @@ static xboot_err xben_read_key(xboot_client *c, int gen, xben_state *s)
     return e;
 }
 
-static xboot_err xben_read_stored(xboot_client *c, xben_state *s)
+xboot_err xben_read_stored(xboot_client *c, xben_state *s)
 {
     int gen = -1, missing = 0;
     xboot_err e = xbs_open_current(c->store_dir, &gen, &missing, &c->detail);
@@ -147,118 +138,9 @@ xboot_err xboot_load(xboot_client *c)
     return e;
 }
 
-/* ---- the exchange ---- */
-
-/* A random number in [0, n) for backoff jitter (not a secret; no crypto needed). */
-static long xben_random_below(long n)
-{
-    unsigned long r = 0;
-    if (n <= 0)
-        return 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
-        r = (unsigned long)time(NULL) ^ (unsigned long)clock();
-    return (long)(r % (unsigned long)n);
-}
-
-/* The wait before attempt number `next` (2, 3, ...): "equal jitter" (half fixed, half random)
- * of base * 2^(next-2), capped; the server's Retry-After wins when longer (also capped). */
-static long xben_backoff_ms(const xboot_client *c, int next, long retry_after_s)
-{
-    long cap = c->backoff_base_ms;
-    for (int i = 2; i < next && cap < c->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->backoff_max_ms)
-        cap = c->backoff_max_ms;
-    long wait = cap / 2 + xben_random_below(cap - cap / 2 + 1);
-    /* Compare in seconds first: a huge Retry-After must not overflow a 32-bit long. */
-    if (retry_after_s >= 0 && retry_after_s >= c->backoff_max_ms / 1000)
-        return c->backoff_max_ms;
-    if (retry_after_s >= 0 && retry_after_s * 1000 > wait)
-        wait = retry_after_s * 1000;
-    return wait > c->backoff_max_ms ? c->backoff_max_ms : wait;
-}
-
-static void xben_sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int xben_busy_status(long status)
-{
-    return status == 429 || status == 502 || status == 503 || status == 504;
-}
-
-/* The URL without its query (which may hold a function key), for progress and messages. */
-static void xben_public_url(const char *url, char *out, size_t len)
-{
-    snprintf(out, len, "%.*s", (int)strcspn(url, "?"), url);
-}
-
-/* What a non-200 answer means; records the server's own words. */
-static xboot_err xben_judge_status(xboot_client *c, const xbt_response *r)
-{
-    c->http_status = (int)r->status;
-    xbw_error(r->body, r->body_len, c->server_code, sizeof c->server_code, c->server_message,
-              sizeof c->server_message);
-    const char *said = c->server_code[0] ? c->server_code : "no error code";
-    if (xben_busy_status(r->status))
-        return xbc_fail(&c->detail, XBOOT_ERR_SERVER_BUSY, "HTTP %ld (%s)", r->status, said);
-    if (r->status >= 400 && r->status < 500)
-        return xbc_fail(&c->detail, XBOOT_ERR_SERVER_REFUSED, "HTTP %ld: %s%s%s", r->status, said,
-                        c->server_message[0] ? ": " : "", c->server_message);
-    if (r->status >= 500)
-        return xbc_fail(&c->detail, XBOOT_ERR_SERVER_FAILED, "HTTP %ld (%s)", r->status, said);
-    return xbc_fail(&c->detail, XBOOT_ERR_BAD_RESPONSE, "unexpected HTTP status %ld", r->status);
-}
-
-/* POST the body, retrying on network errors and busy answers; on XBOOT_OK, resp holds a 200. */
-static xboot_err xben_exchange(xboot_client *c, const char *body, size_t body_len,
-                               xbt_response *resp)
-{
-    char url[512];
-    xben_public_url(c->url, url, sizeof url);
-    xbt_request req = {
-        .url = c->url,
-        .content_type = "application/json",
-        .accept = "application/json",
-        .body = (const uint8_t *)body,
-        .body_len = body_len,
-        .basic_user = c->credential ? c->reg_id : NULL,
-        .basic_password = c->credential,
-        .api_key = c->api_key,
-        .trust_pem = c->trust_pem,
-        .trust_pem_len = c->trust_pem_len,
-        .connect_timeout_ms = c->connect_timeout_ms,
-        .request_timeout_ms = c->request_timeout_ms,
-    };
-    xboot_err e = XBOOT_ERR_INTERNAL;
-    for (int attempt = 1; attempt <= c->attempts; attempt++) {
-        if (attempt == 1)
-            xbcl_progress(c, XBOOT_EVENT_SENDING_CSR, url);
-        e = c->post(c->post_ctx, &req, resp, &c->detail);
-        if (e == XBOOT_OK && resp->status == 200)
-            return XBOOT_OK;
-        if (e == XBOOT_OK)
-            e = xben_judge_status(c, resp);
-        if (e != XBOOT_ERR_NETWORK && e != XBOOT_ERR_SERVER_BUSY)
-            return e;
-        if (attempt == c->attempts)
-            break;
-        long wait = xben_backoff_ms(c, attempt + 1, e == XBOOT_OK ? -1 : resp->retry_after_s);
-        char why[sizeof c->detail.msg + 64];
-        snprintf(why, sizeof why, "%s; attempt %d of %d in %ld ms", c->detail.msg, attempt + 1,
-                 c->attempts, wait);
-        xbcl_progress(c, XBOOT_EVENT_RETRYING, why);
-        xben_sleep_ms(wait);
-    }
-    return e;
-}
-
 /* ---- the new state ---- */
 
-static xboot_err xben_new_key(xboot_client *c, xben_state *s)
+xboot_err xben_new_key(xboot_client *c, xben_state *s)
 {
     if (c->caller_key != NULL) {
         EVP_PKEY_up_ref(c->caller_key);
@@ -271,7 +153,8 @@ static xboot_err xben_new_key(xboot_client *c, xben_state *s)
     return e;
 }
 
-static xboot_err xben_request_certificate(xboot_client *c, xben_state *s)
+/* The XBoot JSON API: POST {"RegistrationId","Csr"}, answer {"Certificate","Chain"}. */
+static xboot_err xben_request_xboot(xboot_client *c, xben_state *s)
 {
     uint8_t *csr = NULL;
     size_t csr_len = 0;
@@ -285,23 +168,34 @@ static xboot_err xben_request_certificate(xboot_client *c, xben_state *s)
     OPENSSL_free(csr);
     if (e != XBOOT_OK)
         return e;
+    xbx_call call = {.method = "POST",
+                     .url = c->url,
+                     .content_type = "application/json",
+                     .accept = "application/json",
+                     .body = (const uint8_t *)body,
+                     .body_len = body_len,
+                     .errors = XBX_ERRORS_JSON,
+                     .basic_auth = 1,
+                     .announce = 1};
     xbt_response resp = {.retry_after_s = -1};
-    e = xben_exchange(c, body, body_len, &resp);
+    e = xbx_exchange(c, &call, &resp);
     free(body);
-    if (e == XBOOT_OK) {
-        /* A busy answer before this success said nothing about the outcome. */
-        c->http_status = 200;
-        c->server_code[0] = '\0';
-        c->server_message[0] = '\0';
+    if (e == XBOOT_OK)
         e = xbw_certificate(resp.body, resp.body_len, &s->cert, &s->chain, &c->detail);
-    }
     xbt_response_clear(&resp);
     if (e == XBOOT_OK)
         xbcl_progress(c, XBOOT_EVENT_CERT_RECEIVED, NULL);
     return e;
 }
 
-static xboot_err xben_store(xboot_client *c, const xben_state *s)
+static xboot_err xben_request_certificate(xboot_client *c, xben_state *s)
+{
+    if (c->protocol == XBOOT_PROTOCOL_EST)
+        return xben_est_request(c, s, "simpleenroll", NULL, NULL);
+    return xben_request_xboot(c, s);
+}
+
+xboot_err xben_store(xboot_client *c, const xben_state *s)
 {
     char *key_pem = NULL, *cert_pem = NULL, *chain_pem = NULL;
     size_t key_len = 0, cert_len = 0, chain_len = 0, pfx_len = 0;
@@ -357,7 +251,7 @@ static xboot_err xben_complete_pfx(xboot_client *c)
 }
 
 /* How long to wait for another enrollment on the same store: as long as one can take. */
-static long xben_lock_wait_ms(const xboot_client *c)
+long xben_lock_wait_ms(const xboot_client *c)
 {
     return (long)c->attempts * (c->connect_timeout_ms + c->request_timeout_ms) +
            (long)(c->attempts - 1) * c->backoff_max_ms;

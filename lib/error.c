@@ -37,6 +37,9 @@ static const struct {
     [XBOOT_ERR_STORAGE] = {"storage_error", "the store cannot be read or written"},
     [XBOOT_ERR_PKCS12] = {"pkcs12_error", "the PKCS#12 file cannot be built"},
     [XBOOT_ERR_INTERNAL] = {"internal_error", "internal error"},
+    [XBOOT_ERR_CERT_EXPIRED] = {"cert_expired",
+                                "the stored certificate has expired or is not valid yet; "
+                                "enroll again"},
 };
 
 static int xboot_err_known(xboot_err err)

@@ -1,6 +1,6 @@
-/* The transport of libxboot: one HTTPS POST. Enrollment logic (enroll.c) knows nothing of
- * libcurl; transport_curl.c is the default, and a caller-supplied transport (RTOS sockets, a
- * modem's HTTP stack) is one more implementation of xbt_post_fn. */
+/* The transport of libxboot: one HTTPS request (POST, or GET for EST cacerts). Enrollment
+ * logic (enroll.c) knows nothing of libcurl; transport_curl.c is the default, and a caller-supplied
+ * transport (RTOS sockets, a modem's HTTP stack) is one more implementation of xbt_post_fn. */
 #ifndef XBOOT_LIB_TRANSPORT_H
 #define XBOOT_LIB_TRANSPORT_H
 
@@ -11,6 +11,7 @@
 #include "xboot/xboot.h"
 
 typedef struct xbt_request {
+    const char *method;       /* "GET" or "POST"; NULL means POST. GET sends no body. */
     const char *url;          /* https://... */
     const char *content_type; /* of the body */
     const char *accept;
@@ -19,6 +20,12 @@ typedef struct xbt_request {
     const char *basic_user; /* HTTP Basic when both are set */
     const char *basic_password;
     const char *api_key; /* x-functions-key header when set */
+    /* The TLS client identity (EST renewal), all NULL for none. The key may live in a provider
+     * (TPM, PKCS#11): the transport only hands the objects to the TLS stack, never exports
+     * them. client_chain (may be NULL) holds intermediates sent after the certificate. */
+    EVP_PKEY *client_key;
+    X509 *client_cert;
+    STACK_OF(X509) * client_chain;
     /* The server's TLS certificate must chain to these PEM certificates and name the host. */
     const uint8_t *trust_pem;
     size_t trust_pem_len;
@@ -39,6 +46,7 @@ void xbt_response_clear(xbt_response *r);
  * XBOOT_ERR_SERVER_UNTRUSTED when the server's certificate failed verification (nothing was
  * sent); XBOOT_ERR_NETWORK for connection failures and timeouts; XBOOT_ERR_BAD_RESPONSE for an
  * answer over 1 MiB. */
+/* (The name is historical: it sends req->method.) */
 typedef xboot_err (*xbt_post_fn)(void *ctx, const xbt_request *req, xbt_response *resp,
                                  xbc_detail *detail);
 

@@ -1,4 +1,4 @@
-/* The default transport of libxboot: one HTTPS POST with libcurl (lib/transport.h).
+/* The default transport of libxboot: one HTTPS request with libcurl (lib/transport.h).
  *
  * The server is verified against the configured trust anchor only (never the system store),
  * host name included, with TLS 1.2 or later; no redirects are followed, and only https is
@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "transport.h"
 
@@ -63,6 +64,14 @@ static xboot_err xbt_map_error(CURLcode rc, const char *errbuf, xbc_detail *deta
     case CURLE_WRITE_ERROR:
         return xbc_fail(detail, XBOOT_ERR_BAD_RESPONSE, "answer larger than %d bytes",
                         XBT_MAX_BODY);
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_UNKNOWN_OPTION:
+        return xbc_fail(detail, XBOOT_ERR_INTERNAL,
+                        "libcurl cannot present a client certificate (needs its OpenSSL "
+                        "backend): %s",
+                        why);
+    case CURLE_SSL_CERTPROBLEM:
+        return xbc_fail(detail, XBOOT_ERR_KEY, "the TLS client identity cannot be used: %s", why);
     case CURLE_OUT_OF_MEMORY:
         return xbc_fail(detail, XBOOT_ERR_NO_MEMORY, "%s", why);
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -73,15 +82,40 @@ static xboot_err xbt_map_error(CURLcode rc, const char *errbuf, xbc_detail *deta
     }
 }
 
+/* 1 for a GET (no body, no Content-Type). */
+static int xbt_is_get(const xbt_request *req)
+{
+    return req->method != NULL && strcmp(req->method, "GET") == 0;
+}
+
+/* libcurl calls this with its OpenSSL SSL_CTX before the handshake: the client identity goes
+ * in as objects, not files, so a key held by a provider (TPM, PKCS#11) signs the handshake
+ * where it lives. Returning an error aborts the transfer (CURLE_SSL_CERTPROBLEM). */
+static CURLcode xbt_ssl_ctx(CURL *h, void *sslctx, void *arg)
+{
+    (void)h;
+    SSL_CTX *ctx = sslctx;
+    const xbt_request *req = arg;
+    if (SSL_CTX_use_certificate(ctx, req->client_cert) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, req->client_key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        return CURLE_SSL_CERTPROBLEM;
+    for (int i = 0; i < sk_X509_num(req->client_chain); i++)
+        if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(req->client_chain, i)) != 1)
+            return CURLE_SSL_CERTPROBLEM;
+    return CURLE_OK;
+}
+
 /* Headers of the request; NULL on no memory. */
 static struct curl_slist *xbt_headers(const xbt_request *req)
 {
     char line[512];
     struct curl_slist *list = NULL, *next;
-    snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
-    if ((next = curl_slist_append(list, line)) == NULL)
-        goto fail;
-    list = next;
+    if (!xbt_is_get(req)) {
+        snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
+        if ((next = curl_slist_append(list, line)) == NULL)
+            goto fail;
+        list = next;
+    }
     snprintf(line, sizeof line, "Accept: %s", req->accept);
     if ((next = curl_slist_append(list, line)) == NULL)
         goto fail;
@@ -134,8 +168,18 @@ static int xbt_setup(CURL *h, const xbt_request *req, struct curl_slist *headers
     XBT_SET(CURLOPT_TIMEOUT_MS, req->request_timeout_ms);
     XBT_SET(CURLOPT_USERAGENT, "libxboot/" XBOOT_LIB_VERSION);
     XBT_SET(CURLOPT_HTTPHEADER, headers);
-    XBT_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    XBT_SET(CURLOPT_POSTFIELDS, (const char *)req->body);
+    if (xbt_is_get(req)) {
+        XBT_SET(CURLOPT_HTTPGET, 1L);
+    } else {
+        XBT_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        XBT_SET(CURLOPT_POSTFIELDS, (const char *)req->body);
+    }
+    if (req->client_key != NULL && req->client_cert != NULL) {
+        /* A fresh SSL_CTX per easy handle: no session or identity leaks between requests. */
+        XBT_SET(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+        XBT_SET(CURLOPT_SSL_CTX_DATA, (void *)req);
+        XBT_SET(CURLOPT_SSL_CTX_FUNCTION, xbt_ssl_ctx);
+    }
     XBT_SET(CURLOPT_WRITEFUNCTION, xbt_collect);
     XBT_SET(CURLOPT_WRITEDATA, resp);
     if (req->basic_user != NULL && req->basic_password != NULL) {

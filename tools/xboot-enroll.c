@@ -25,6 +25,7 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "xboot/xboot.h"
@@ -46,6 +47,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
     "Usage: " PROG " --server URL --trust ROOT.pem --id REGID --out DIR [OPTIONS]\n"
+    "       " PROG " --server URL --trust ROOT.pem --cacerts FILE [OPTIONS]\n"
     "\n"
     "Enroll this device with an XBoot server: generate a key, send a CSR with\n"
     "CN=REGID, check the certificate that comes back and store it in DIR\n"
@@ -66,6 +68,15 @@ static const char usage_text[] =
     "  --pfx                  also write DIR/device.pfx (PKCS#12, AES-256)\n"
     "  --pfx-password-file F  its password (default: empty)\n"
     "  --force                enroll even if a valid certificate is stored\n"
+    "  --protocol P           xboot (default: POST /api/certificate) or est\n"
+    "                         (RFC 7030 simpleenroll under /.well-known/est)\n"
+    "  --est-label L          EST label (CA profile): /.well-known/est/L/...\n"
+    "  --renew                renew the stored certificate over EST (mutual TLS,\n"
+    "                         new key) when it is due; not due: no-op; expired or\n"
+    "                         invalid: bootstrap enrollment; nothing stored: enroll\n"
+    "  --renew-threshold PCT  due after PCT% of the lifetime, 1..99 (default 80)\n"
+    "  --cacerts FILE         write the server's EST CA certificates (PEM) to FILE\n"
+    "                         and exit (--id and --out not needed)\n"
     "  --api-key-file F       the server's API key (x-functions-key header)\n"
     "  --credential-file F    the device's enrollment credential (HTTP Basic)\n"
     "  --timeout SECONDS      per request, 1..3600 (default 30; connect: 10 at most)\n"
@@ -100,16 +111,24 @@ enum {
     OPT_RETRIES,
     OPT_QUIET,
     OPT_VERSION,
+    OPT_PROTOCOL,
+    OPT_EST_LABEL,
+    OPT_RENEW,
+    OPT_RENEW_THRESHOLD,
+    OPT_CACERTS,
 };
 
 typedef struct enroll_opts {
     const char *server, *trust, *id, *out, *key_type_name, *subject;
     const char *pfx_password_file, *api_key_file, *credential_file;
     const char *timeout_text, *retries_text;
+    const char *protocol_text, *est_label, *threshold_text, *cacerts;
     xboot_key_type key_type;
+    xboot_protocol protocol;
+    int threshold;  /* 0: the library's default */
     long timeout_s; /* 0: the library's default */
     int retries;    /* -1: the library's default */
-    int pfx, force, json, quiet, help, version;
+    int pfx, force, json, quiet, help, version, renew;
 } enroll_opts;
 
 /* The secrets, as read from their files (NULL when not given). */
@@ -172,6 +191,14 @@ static const char **value_slot(enroll_opts *o, int opt)
         return &o->timeout_text;
     case OPT_RETRIES:
         return &o->retries_text;
+    case OPT_PROTOCOL:
+        return &o->protocol_text;
+    case OPT_EST_LABEL:
+        return &o->est_label;
+    case OPT_RENEW_THRESHOLD:
+        return &o->threshold_text;
+    case OPT_CACERTS:
+        return &o->cacerts;
     default:
         return NULL;
     }
@@ -194,6 +221,9 @@ static void set_flag(enroll_opts *o, int opt)
         break;
     case OPT_VERSION:
         o->version = 1;
+        break;
+    case OPT_RENEW:
+        o->renew = 1;
         break;
     default:
         o->help = 1;
@@ -222,6 +252,11 @@ static int parse_options(int argc, char **argv, enroll_opts *o)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"protocol", required_argument, NULL, OPT_PROTOCOL},
+        {"est-label", required_argument, NULL, OPT_EST_LABEL},
+        {"renew", no_argument, NULL, OPT_RENEW},
+        {"renew-threshold", required_argument, NULL, OPT_RENEW_THRESHOLD},
+        {"cacerts", required_argument, NULL, OPT_CACERTS},
         {NULL, 0, NULL, 0},
     };
     opterr = 0; /* our own messages, with the usage hint */
@@ -264,6 +299,8 @@ static int check_required(const enroll_opts *o)
         return usage_error("missing --server URL", NULL);
     if (o->trust == NULL)
         return usage_error("missing --trust ROOT.pem", NULL);
+    if (o->cacerts != NULL)
+        return -1; /* no device identity needed to read the CA certificates */
     if (o->id == NULL)
         return usage_error("missing --id REGID", NULL);
     if (o->out == NULL)
@@ -279,6 +316,28 @@ static int check_numbers(enroll_opts *o)
     if (o->retries_text != NULL && !parse_number(o->retries_text, 0, 19, &retries))
         return usage_error("--retries must be 0..19", o->retries_text);
     o->retries = (int)retries;
+    long threshold = 0;
+    if (o->threshold_text != NULL && !parse_number(o->threshold_text, 1, 99, &threshold))
+        return usage_error("--renew-threshold must be 1..99 (percent)", o->threshold_text);
+    o->threshold = (int)threshold;
+    return -1;
+}
+
+/* The EST options and the modes (--renew, --cacerts) that exclude each other. */
+static int check_modes(enroll_opts *o)
+{
+    if (o->protocol_text != NULL && strcmp(o->protocol_text, "est") == 0)
+        o->protocol = XBOOT_PROTOCOL_EST;
+    else if (o->protocol_text != NULL && strcmp(o->protocol_text, "xboot") != 0)
+        return usage_error("unknown --protocol (xboot, est)", o->protocol_text);
+    if (o->threshold_text != NULL && !o->renew)
+        return usage_error("--renew-threshold needs --renew", NULL);
+    if (o->renew && o->force)
+        return usage_error("--renew and --force exclude each other", NULL);
+    if (o->cacerts != NULL && (o->renew || o->force || o->pfx))
+        return usage_error("--cacerts only writes the CA certificates; it takes no "
+                           "--renew, --force or --pfx",
+                           NULL);
     return -1;
 }
 
@@ -288,6 +347,10 @@ static int check_options(enroll_opts *o)
     int rc = check_required(o);
     if (rc >= 0)
         return rc;
+    if (o->id == NULL) { /* --cacerts */
+        rc = check_numbers(o);
+        return rc >= 0 ? rc : check_modes(o);
+    }
     /* Checked here so that a typo never reaches a server (the library would refuse it too). */
     if (!xboot_registration_id_valid(o->id))
         return usage_error("invalid registration ID (1..128 characters of [A-Za-z0-9-._:], "
@@ -298,7 +361,8 @@ static int check_options(enroll_opts *o)
         return usage_error("unknown --key-type (ec-p256, ec-p384, rsa-2048)", o->key_type_name);
     if (o->pfx_password_file != NULL && !o->pfx)
         return usage_error("--pfx-password-file needs --pfx", NULL);
-    return check_numbers(o);
+    rc = check_numbers(o);
+    return rc >= 0 ? rc : check_modes(o);
 }
 
 /* ---- output helpers ---- */
@@ -366,6 +430,9 @@ static void on_progress(void *arg, xboot_event event, const char *detail)
         break;
     case XBOOT_EVENT_STORED:
         note(s, "Stored in ", detail, "");
+        break;
+    case XBOOT_EVENT_RENEWING:
+        note(s, "Renewing over EST (mutual TLS with the current certificate) at ", detail, "");
         break;
     }
 }
@@ -550,7 +617,16 @@ static int configure_options(xboot_client *c, const enroll_opts *o, const secret
     xboot_err e = xboot_set_server(c, o->server);
     if (e != XBOOT_OK)
         return option_refused(c, s, "--server", e);
-    e = xboot_set_registration_id(c, o->id);
+    e = xboot_set_protocol(c, o->protocol);
+    if (e != XBOOT_OK)
+        return option_refused(c, s, "--protocol", e);
+    e = o->est_label != NULL ? xboot_set_est_label(c, o->est_label) : XBOOT_OK;
+    if (e != XBOOT_OK)
+        return option_refused(c, s, "--est-label", e);
+    e = o->threshold > 0 ? xboot_set_renew_threshold(c, o->threshold) : XBOOT_OK;
+    if (e != XBOOT_OK)
+        return option_refused(c, s, "--renew-threshold", e);
+    e = o->id != NULL ? xboot_set_registration_id(c, o->id) : XBOOT_OK;
     if (e != XBOOT_OK)
         return option_refused(c, s, "--id", e);
     e = o->subject != NULL ? xboot_set_subject(c, o->subject) : XBOOT_OK;
@@ -574,7 +650,7 @@ static int configure_options(xboot_client *c, const enroll_opts *o, const secret
 static int configure_environment(xboot_client *c, const enroll_opts *o, secrets *s)
 {
     xboot_err e = xboot_set_trust_anchor_file(c, o->trust);
-    if (e == XBOOT_OK)
+    if (e == XBOOT_OK && o->out != NULL)
         e = xboot_set_store_dir(c, o->out);
     if (e == XBOOT_OK && o->pfx)
         e = xboot_set_pfx(c, 1, s->pfx_password != NULL ? s->pfx_password : "");
@@ -698,11 +774,11 @@ static int pfx_stored(const enroll_opts *o)
     return there;
 }
 
-static int print_success_json(const enroll_opts *o, const cert_info *ci, int issued)
+static int print_success_json(const enroll_opts *o, const cert_info *ci, const char *status)
 {
     cJSON *obj = cJSON_CreateObject();
-    int ok = json_str(obj, "status", issued ? "issued" : "unchanged") &&
-             json_str(obj, "registrationId", o->id) && json_str(obj, "keyType", ci->key_type) &&
+    int ok = json_str(obj, "status", status) && json_str(obj, "registrationId", o->id) &&
+             json_str(obj, "keyType", ci->key_type) &&
              json_path(obj, "certificate", o->out, "device.pem") &&
              json_path(obj, "key", o->out, "device.key") &&
              json_path(obj, "chain", o->out, "chain.pem");
@@ -713,23 +789,29 @@ static int print_success_json(const enroll_opts *o, const cert_info *ci, int iss
     return print_json(obj, ok);
 }
 
-static void print_success_text(const enroll_opts *o, const cert_info *ci, int issued)
+static void print_success_text(const enroll_opts *o, const cert_info *ci, const char *status)
 {
-    fprintf(stderr, "%s %s: serial %s, valid until %s\n", issued ? "Enrolled" : "Already enrolled",
-            o->id, ci->serial, ci->not_after);
+    const char *what = strcmp(status, "renewed") == 0  ? "Renewed"
+                       : strcmp(status, "issued") == 0 ? "Enrolled"
+                                                       : "Already enrolled";
+    fprintf(stderr, "%s %s: serial %s, valid until %s\n", what, o->id, ci->serial, ci->not_after);
 }
 
-static int report_success(const enroll_opts *o, const secrets *s, const xboot_client *c)
+/* status: "issued", "unchanged" or "renewed" (NULL: issued or unchanged, as the client says). */
+static int report_success(const enroll_opts *o, const secrets *s, const xboot_client *c,
+                          const char *status)
 {
+    if (status == NULL)
+        status = xboot_was_issued(c) ? "issued" : "unchanged";
     cert_info ci = {NULL, NULL, NULL, ""};
     int rc = EXIT_OK;
     if (!cert_info_get(c, &ci))
         rc = report_failure(o, s, NULL, XBOOT_ERR_INTERNAL,
                             "the stored certificate cannot be described");
-    else if (o->json && !print_success_json(o, &ci, xboot_was_issued(c)))
+    else if (o->json && !print_success_json(o, &ci, status))
         rc = EXIT_FAIL;
     if (rc == EXIT_OK && !o->quiet)
-        print_success_text(o, &ci, xboot_was_issued(c));
+        print_success_text(o, &ci, status);
     cert_info_free(&ci);
     return rc;
 }
@@ -741,7 +823,93 @@ static int enroll(xboot_client *c, const enroll_opts *o, const secrets *s)
     xboot_err e = xboot_enroll(c, o->force ? XBOOT_ENROLL_FORCE : 0);
     if (e != XBOOT_OK)
         return report_failure(o, s, c, e, xboot_error_detail(c));
-    return report_success(o, s, c);
+    return report_success(o, s, c, NULL);
+}
+
+/* --renew: renew when due, nothing when not, enroll when nothing usable is stored. */
+static int renew(xboot_client *c, const enroll_opts *o, const secrets *s)
+{
+    int due = 0;
+    xboot_err e = xboot_renew_due(c, &due);
+    if (e == XBOOT_OK && !due) {
+        if (!o->quiet)
+            fprintf(stderr, "Certificate not due for renewal (%d%% of its lifetime passed)\n",
+                    xboot_lifetime_used(xboot_certificate(c)));
+        return report_success(o, s, c, "unchanged");
+    }
+    if (e == XBOOT_OK) {
+        if (!o->quiet)
+            fprintf(stderr, "Certificate is due for renewal (%d%% of its lifetime passed)\n",
+                    xboot_lifetime_used(xboot_certificate(c)));
+        e = xboot_renew(c);
+        if (e != XBOOT_OK)
+            return report_failure(o, s, c, e, xboot_error_detail(c));
+        return report_success(o, s, c, "renewed");
+    }
+    if (e == XBOOT_ERR_INVALID_ARGUMENT || e == XBOOT_ERR_NOT_CONFIGURED)
+        return report_failure(o, s, c, e, xboot_error_detail(c));
+    /* Expired, not valid, unreadable or nothing stored: mutual TLS cannot work, so enroll
+     * with the bootstrap credentials (xboot_enroll rejects a store it cannot use). */
+    if (!o->quiet)
+        note(s,
+             e == XBOOT_ERR_CERT_EXPIRED
+                 ? "The stored certificate has expired: falling back to bootstrap enrollment ("
+                 : "No usable stored certificate: enrolling (",
+             xboot_error_detail(c), ")");
+    return enroll(c, o, s);
+}
+
+/* Write certs as PEM to path through a temporary file and a rename: never half a file. */
+static int write_pem_file(const char *path, STACK_OF(X509) * certs, const char **why)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    if (tmp == NULL) {
+        *why = "out of memory";
+        return 0;
+    }
+    snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL;
+    for (int i = 0; ok && i < sk_X509_num(certs); i++)
+        ok = PEM_write_X509(f, sk_X509_value(certs, i)) == 1;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok) {
+        *why = strerror(errno);
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* --cacerts FILE: the server's EST CA certificates, as PEM. */
+static int cacerts(xboot_client *c, const enroll_opts *o, const secrets *s)
+{
+    STACK_OF(X509) *certs = NULL;
+    xboot_err e = xboot_est_cacerts(c, &certs);
+    if (e != XBOOT_OK)
+        return report_failure(o, s, c, e, xboot_error_detail(c));
+    const char *why = NULL;
+    int rc = EXIT_OK;
+    if (!write_pem_file(o->cacerts, certs, &why)) {
+        char detail[PATH_MAX + 128];
+        snprintf(detail, sizeof detail, "cannot write %s: %s", o->cacerts, why);
+        rc = report_failure(o, s, NULL, XBOOT_ERR_STORAGE, detail);
+    } else {
+        int n = sk_X509_num(certs);
+        if (!o->quiet)
+            fprintf(stderr, "Wrote %d CA certificate%s to %s\n", n, n == 1 ? "" : "s", o->cacerts);
+        cJSON *obj = o->json ? cJSON_CreateObject() : NULL;
+        if (o->json && !print_json(obj, json_str(obj, "status", "written") &&
+                                            json_str(obj, "cacerts", o->cacerts) &&
+                                            cJSON_AddNumberToObject(obj, "count", n) != NULL))
+            rc = EXIT_FAIL;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
 }
 
 static int run(const enroll_opts *o)
@@ -760,7 +928,7 @@ static int run(const enroll_opts *o)
     if (rc < 0)
         rc = configure_environment(c, o, &s);
     if (rc < 0)
-        rc = enroll(c, o, &s);
+        rc = o->cacerts != NULL ? cacerts(c, o, &s) : o->renew ? renew(c, o, &s) : enroll(c, o, &s);
     xboot_client_free(c);
     secrets_free(&s);
     return rc;

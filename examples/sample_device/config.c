@@ -16,7 +16,8 @@ void config_free(struct config *cfg)
 {
     char **strings[] = {&cfg->base_dir,  &cfg->server,   &cfg->trust_anchor, &cfg->registration_id,
                         &cfg->store_dir, &cfg->key_type, &cfg->subject,      &cfg->credential,
-                        &cfg->api_key,   &cfg->host,     &cfg->topic,        &cfg->ca_file};
+                        &cfg->api_key,   &cfg->host,     &cfg->topic,        &cfg->ca_file,
+                        &cfg->protocol,  &cfg->est_label};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;
@@ -78,6 +79,23 @@ static int on_xboot_key(struct config *cfg, const char *name, const char *value)
         return set_string(cfg, &cfg->credential, value, 0);
     if (strcmp(name, "api_key") == 0)
         return set_string(cfg, &cfg->api_key, value, 0);
+    if (strcmp(name, "protocol") == 0) {
+        if (strcmp(value, "xboot") != 0 && strcmp(value, "est") != 0) {
+            snprintf(cfg->error, sizeof(cfg->error), "[xboot] protocol: '%s' is not xboot or est",
+                     value);
+            return 0;
+        }
+        return set_string(cfg, &cfg->protocol, value, 0);
+    }
+    if (strcmp(name, "est_label") == 0)
+        return set_string(cfg, &cfg->est_label, value, 0);
+    if (strcmp(name, "renew_threshold") == 0) {
+        if (config_parse_int(value, 1, 99, &cfg->renew_threshold) == 0)
+            return 1;
+        snprintf(cfg->error, sizeof(cfg->error),
+                 "[xboot] renew_threshold: '%s' is not a percentage in 1..99", value);
+        return 0;
+    }
     snprintf(cfg->error, sizeof(cfg->error), "unknown key [xboot] %s", name);
     return 0;
 }

@@ -16,6 +16,9 @@ struct config {
     char *subject;
     char *credential;
     char *api_key;
+    char *protocol;      /* "xboot" or "est" (NULL: xboot) */
+    char *est_label;     /* NULL: none */
+    int renew_threshold; /* percent, 1..99; 0: the library's default (80) */
     /* [mqtt] */
     char *host;
     int port;

@@ -36,6 +36,9 @@ static void on_progress(void *arg, xboot_event event, const char *detail)
     case XBOOT_EVENT_STORED:
         printf("Stored key and certificate in %s\n", detail ? detail : "the store");
         break;
+    case XBOOT_EVENT_RENEWING:
+        printf("Renewing over EST...%s%s\n", detail ? " " : "", detail ? detail : "");
+        break;
     }
 }
 
@@ -59,6 +62,17 @@ static xboot_err configure_client(xboot_client *xc, const struct config *cfg)
     if (cfg->credential != NULL && (e = xboot_set_credential(xc, cfg->credential)) != XBOOT_OK)
         return e;
     if (cfg->api_key != NULL && (e = xboot_set_api_key(xc, cfg->api_key)) != XBOOT_OK)
+        return e;
+    if (cfg->protocol != NULL) {
+        xboot_protocol p =
+            strcmp(cfg->protocol, "est") == 0 ? XBOOT_PROTOCOL_EST : XBOOT_PROTOCOL_XBOOT;
+        if ((e = xboot_set_protocol(xc, p)) != XBOOT_OK)
+            return e;
+    }
+    if (cfg->est_label != NULL && (e = xboot_set_est_label(xc, cfg->est_label)) != XBOOT_OK)
+        return e;
+    if (cfg->renew_threshold != 0 &&
+        (e = xboot_set_renew_threshold(xc, cfg->renew_threshold)) != XBOOT_OK)
         return e;
     return XBOOT_OK;
 }
@@ -94,6 +108,29 @@ static void print_certificate(const xboot_client *xc)
            xboot_was_issued(xc) ? "newly issued" : "stored");
 }
 
+/* Before enrolling: renew a stored certificate that is due. A failed renewal is not fatal
+ * while the old certificate is still valid (the library kept it); an expired one falls
+ * through to bootstrap enrollment. */
+static void renew_if_due(xboot_client *xc)
+{
+    int due = 0;
+    xboot_err e = xboot_renew_due(xc, &due);
+    if (e == XBOOT_ERR_CERT_EXPIRED) {
+        printf("The stored certificate has expired: enrolling again with the bootstrap "
+               "credentials\n");
+        return;
+    }
+    if (e != XBOOT_OK || !due)
+        return; /* nothing stored, or nothing to do: xboot_enroll decides */
+    printf("Certificate is due for renewal (%d%% of its lifetime passed)\n",
+           xboot_lifetime_used(xboot_certificate(xc)));
+    e = xboot_renew(xc);
+    if (e == XBOOT_OK)
+        printf("Renewed certificate\n");
+    else
+        print_xboot_error("Renewal failed (going on with the current certificate)", xc, e);
+}
+
 /* Enroll with the configured client xc (or find the stored certificate). */
 static enum enroll_result enroll(xboot_client *xc, const struct config *cfg)
 {
@@ -103,6 +140,7 @@ static enum enroll_result enroll(xboot_client *xc, const struct config *cfg)
         return ENROLL_BAD_CONFIG;
     }
     printf("Device %s, XBoot server %s\n", cfg->registration_id, cfg->server);
+    renew_if_due(xc);
     e = xboot_enroll(xc, 0);
     if (e != XBOOT_OK) {
         print_xboot_error("Enrollment failed", xc, e);

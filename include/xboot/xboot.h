@@ -66,6 +66,8 @@ typedef enum xboot_err {
     XBOOT_ERR_STORAGE,               /* the store directory cannot be read or written */
     XBOOT_ERR_PKCS12,                /* the .pfx could not be built (e.g. a key held in a token) */
     XBOOT_ERR_INTERNAL,              /* a bug or a broken OpenSSL/libcurl */
+    XBOOT_ERR_CERT_EXPIRED,          /* xboot_renew/xboot_renew_due: the stored certificate has
+                                        expired (or is not valid yet): enroll again instead */
     XBOOT_ERR__COUNT
 } xboot_err;
 
@@ -155,7 +157,8 @@ typedef enum xboot_event {
     XBOOT_EVENT_RETRYING,    /* detail: why, and the wait */
     XBOOT_EVENT_CERT_RECEIVED,
     XBOOT_EVENT_CERT_VERIFIED,
-    XBOOT_EVENT_STORED, /* detail: the store directory */
+    XBOOT_EVENT_STORED,   /* detail: the store directory */
+    XBOOT_EVENT_RENEWING, /* xboot_renew: detail: the simplereenroll URL */
 } xboot_event;
 typedef void (*xboot_progress_fn)(void *arg, xboot_event event, const char *detail);
 xboot_err xboot_set_progress(xboot_client *c, xboot_progress_fn fn, void *arg);
@@ -175,6 +178,58 @@ xboot_err xboot_enroll(xboot_client *c, unsigned flags);
 /* Load what the store holds, without any network traffic, and check it as xboot_enroll would.
  * XBOOT_OK when a valid certificate is stored; otherwise the reason. */
 xboot_err xboot_load(xboot_client *c);
+
+/* ---- EST (RFC 7030) and renewal ---- */
+
+/* How xboot_enroll talks to the server. XBOOT (default): POST {"RegistrationId","Csr"} to the
+ * server URL (docs/api.md). EST: RFC 7030 simpleenroll under {origin}/.well-known/est[/LABEL]/,
+ * where origin is the scheme, host and port of the server URL (a path or query in it is not
+ * used: RFC 7030 fixes the path). With EST, the chain of the issued certificate comes from the
+ * server's cacerts, fetched before the CSR is sent. */
+typedef enum xboot_protocol {
+    XBOOT_PROTOCOL_XBOOT = 0,
+    XBOOT_PROTOCOL_EST,
+} xboot_protocol;
+xboot_err xboot_set_protocol(xboot_client *c, xboot_protocol protocol);
+
+/* The EST label (the server's CA profile): one path segment of 1..64 characters of
+ * [A-Za-z0-9-_.], not "." or "..". NULL: none (/.well-known/est/OPERATION). */
+xboot_err xboot_set_est_label(xboot_client *c, const char *label);
+
+/* GET cacerts: the server's CA certificates (signing CA first, then root), as the server sent
+ * them. The TLS connection is verified with the trust anchor as always, but the certificates
+ * themselves are not checked against it. The caller frees *out with
+ * sk_X509_pop_free(*out, X509_free). Uses EST whatever xboot_set_protocol says. */
+xboot_err xboot_est_cacerts(xboot_client *c, STACK_OF(X509) * *out);
+
+/* When a certificate is due for renewal: once `percent` (1..99, default 80) of its lifetime
+ * (notBefore to notAfter) has passed. */
+xboot_err xboot_set_renew_threshold(xboot_client *c, int percent);
+
+/* Load the store as xboot_load does (no network) and set *due to 1 when now >= notBefore +
+ * threshold * (notAfter - notBefore), else 0. XBOOT_ERR_CERT_EXPIRED when the stored
+ * certificate is no longer (or not yet) valid; any other failure of xboot_load as it is
+ * (nothing stored: XBOOT_ERR_STORAGE). After XBOOT_OK the accessors return the stored key and
+ * certificate. */
+xboot_err xboot_renew_due(xboot_client *c, int *due);
+
+/* How much of cert's lifetime (notBefore to notAfter) has passed now, in whole percent: 0 before
+ * notBefore, over 100 once expired; -1 when its dates cannot be read. For progress messages;
+ * xboot_renew_due makes the decision. */
+int xboot_lifetime_used(X509 *cert);
+
+/* Renew now: EST simplereenroll over mutual TLS, authenticated with the current key and
+ * certificate (the store's; without a store, those of the handle's last successful
+ * xboot_enroll). Renewal always uses EST, whatever xboot_set_protocol says: the XBoot JSON API
+ * has no renewal. A NEW key is generated (xboot_set_key_type), except with a supplied key
+ * (xboot_set_key): then the same key is certified again. The CSR's subject is the current
+ * certificate's subject, byte for byte. The answer is checked as xboot_enroll checks it; only
+ * then are the new key and certificate stored, in one atomic switch: until that moment, and
+ * whenever renewal fails, the old key and certificate stay stored and usable.
+ * XBOOT_ERR_CERT_EXPIRED when the current certificate has expired (or is not valid yet):
+ * mutual TLS with it is impossible, so enroll again with xboot_enroll (bootstrap credentials).
+ * Other invalid states return what xboot_load returns. On XBOOT_OK xboot_was_issued() is 1. */
+xboot_err xboot_renew(xboot_client *c);
 
 /* After XBOOT_OK from xboot_enroll or xboot_load: the device key, its certificate and the chain
  * (signing CA first; may be empty). Borrowed from the handle. */

@@ -6,6 +6,13 @@ with --sign-cert/--sign-key, a certificate for the CSR it received, signed by th
 `openssl x509 -req` (so a test can make a certificate for a key it never sees: one from
 another CA, or with a wrong CN). Other methods get 405.
 
+--est makes it an EST (RFC 7030) server instead: GET .../cacerts answers --sign-cert and
+--est-chain as base64 certs-only PKCS#7; POST .../simpleenroll and .../simplereenroll sign the
+base64 PKCS#10 body as above and answer the certificate alone the same way; --est-foreign-key
+signs a CSR of a fresh key instead (a tampered answer: a certificate that is not for the
+device's key). The TLS client certificate is requested (optional) and verified against
+--client-ca when given; the log line then ends in "cert=yes|no".
+
 --delay holds every answer back (a slow server: the client's timeout fires first).
 
 Each request that arrives complete is appended to --log as one line, before the answer is
@@ -48,6 +55,11 @@ def parse_args():
     p.add_argument("--sign-cert", help="CA certificate that signs the received CSR")
     p.add_argument("--sign-key", help="key of --sign-cert")
     p.add_argument("--sign-subject", help="subject of the signed certificate (default: CSR's)")
+    p.add_argument("--est", action="store_true", help="speak EST (RFC 7030) instead")
+    p.add_argument("--est-chain", help="PEM certificates sent after --sign-cert in cacerts")
+    p.add_argument("--est-foreign-key", action="store_true",
+                   help="EST: certify a fresh key, not the CSR's")
+    p.add_argument("--client-ca", help="PEM CA that verifies optional TLS client certificates")
     p.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
     p.add_argument("--log", required=True, help="request log, appended to")
     p.add_argument("--port-file", help="also write the port here")
@@ -64,6 +76,67 @@ def der_b64(pem_file):
     out = subprocess.run(["openssl", "x509", "-in", pem_file, "-outform", "DER"],
                          check=True, capture_output=True, timeout=30).stdout
     return base64.b64encode(out).decode()
+
+
+def pkcs7_b64(pem_files):
+    """Base64 (64-column lines) of a certs-only PKCS#7 of the certificates in pem_files."""
+    cmd = ["openssl", "crl2pkcs7", "-nocrl", "-outform", "DER"]
+    for f in pem_files:
+        cmd += ["-certfile", f]
+    der = subprocess.run(cmd, check=True, capture_output=True, timeout=30).stdout
+    b64 = base64.b64encode(der).decode()
+    return "".join(b64[i:i + 64] + "\n" for i in range(0, len(b64), 64)).encode()
+
+
+def foreign_csr(tmp, csr_file):
+    """A CSR with csr_file's subject for a fresh key (what a tampering server would certify)."""
+    subj = subprocess.run(["openssl", "req", "-inform", "DER", "-in", csr_file, "-noout",
+                           "-subject", "-nameopt", "compat"], check=True, capture_output=True,
+                          timeout=30).stdout.decode().strip().split("=", 1)[1]
+    key, out = os.path.join(tmp, "foreign.key"), os.path.join(tmp, "foreign.csr")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj", subj,
+                    "-outform", "DER", "-out", out], check=True, capture_output=True, timeout=30)
+    return out
+
+
+def sign_est(args, body):
+    """The EST answer for the base64 PKCS#10 in body; (status, bytes)."""
+    try:
+        csr = base64.b64decode(b"".join(body.split()), validate=True)
+    except ValueError:
+        return 400, b"malformed_request: fake server: the body is not base64\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        csr_file = os.path.join(tmp, "csr")
+        with open(csr_file, "wb") as f:
+            f.write(csr)
+        if args.est_foreign_key:
+            csr_file = foreign_csr(tmp, csr_file)
+        status, cert = sign_der(args, tmp, csr_file)
+        if status != 200:
+            return status, b"internal_error: fake server: signing failed\n"
+        pem = os.path.join(tmp, "crt.pem")
+        subprocess.run(["openssl", "x509", "-inform", "DER", "-in", cert, "-out", pem],
+                       check=True, capture_output=True, timeout=30)
+        return 200, pkcs7_b64([pem])
+
+
+def sign_der(args, tmp, csr_file):
+    """Sign the DER CSR in csr_file with --sign-cert; (status, path of the DER certificate)."""
+    ext_file, out_file = os.path.join(tmp, "ext"), os.path.join(tmp, "crt")
+    with open(ext_file, "w") as f:
+        f.write(CLIENT_EXTENSIONS)
+    cmd = ["openssl", "x509", "-req", "-inform", "DER", "-in", csr_file,
+           "-CA", args.sign_cert, "-CAkey", args.sign_key, "-days", "30",
+           "-set_serial", "0x" + secrets.token_hex(16), "-extfile", ext_file,
+           "-outform", "DER", "-out", out_file]
+    if args.sign_subject:
+        cmd += ["-subj", args.sign_subject]
+    done = subprocess.run(cmd, capture_output=True, timeout=30)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+        return 500, None
+    return 200, out_file
 
 
 def sign_csr(args, body):
@@ -106,6 +179,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.command, self.path, body_len,
             "basic" if auth.lower().startswith("basic ") else ("other" if auth else "none"),
             "yes" if self.headers.get("x-functions-key") else "no")
+        if self.server.args.client_ca:
+            line = line[:-1] + " cert=%s\n" % ("yes" if self.connection.getpeercert() else "no")
         with open(self.server.args.log, "a") as f:
             f.write(line)
         self.server.requests += 1
@@ -130,17 +205,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record(len(body))  # before answering: the client's exit proves it is logged
         args = self.server.args
         time.sleep(args.delay)
-        if args.sign_cert:
+        if args.est and args.sign_cert and self.path.endswith(("/simpleenroll",
+                                                                "/simplereenroll")):
+            status, answer = sign_est(args, body)
+            self.server.args.content_type = "application/pkcs7-mime; smime-type=certs-only"
+        elif args.sign_cert:
             status, answer = sign_csr(args, body)
         else:
             status, answer = args.status, self.server.canned
         self._answer(status, answer, args.header)
 
+    def do_GET(self):
+        args = self.server.args
+        if not (args.est and args.sign_cert and self.path.endswith("/cacerts")):
+            return self._not_allowed()
+        self._record(0)
+        certs = [args.sign_cert] + ([args.est_chain] if args.est_chain else [])
+        args.content_type = "application/pkcs7-mime"
+        self._answer(200, pkcs7_b64(certs), ["Content-Transfer-Encoding: base64"])
+
     def _not_allowed(self):
         self._record(len(self._read_body()))
         self._answer(405, b'{"error":"method_not_allowed","message":"fake"}', ["Allow: POST"])
 
-    do_GET = do_PUT = do_DELETE = _not_allowed
+    do_PUT = do_DELETE = _not_allowed
 
 
 class Server(socketserver.TCPServer):
@@ -156,6 +244,9 @@ class Server(socketserver.TCPServer):
                 self.canned = f.read()
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            self.ctx.verify_mode = ssl.CERT_OPTIONAL
+            self.ctx.load_verify_locations(args.client_ca)
 
     def get_request(self):
         # The handshake happens here, with a timeout, so a client that gives up on our

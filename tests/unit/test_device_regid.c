@@ -177,6 +177,7 @@ static void test_error_names(void **state)
         "storage_error",
         "pkcs12_error",
         "internal_error",
+        "cert_expired",
     };
     for (int i = 0; i < XBOOT_ERR__COUNT; i++) {
         const char *code = xboot_err_code((xboot_err)i), *msg = xboot_strerror((xboot_err)i);
