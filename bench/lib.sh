@@ -126,7 +126,7 @@ chain = $ca/chain.pem
 db = $db
 
 [enroll]
-mode = allowlist
+mode = ${XBB_ENROLL_MODE:-allowlist}
 CONF
   local line
   for line in "$@"; do echo "$line" >>"$conf"; done

@@ -31,7 +31,7 @@ Usage: bench/run.sh [--quick | --full] [--fleet] [--ca ec|rsa|both] [--only LIST
                    registry; the first run bulk-loads them: several minutes, about 9 GB of disk,
                    cached in build/bench-cache/)
   --ca T           ec, rsa or both (default both)
-  --only LIST      comma-separated subset of: floor,ka,cfssl,new,off,idle,sweep
+  --only LIST      comma-separated subset of: floor,ka,cfssl,new,est,off,idle,sweep
   --concurrency N  in-flight enrollments of the keep-alive scenarios (default 64)
   --duration S     timed seconds per scenario
   --perf           after the measurements, profile xbootd (perf record) in extra runs of
@@ -237,6 +237,14 @@ for ca in $CAS; do
   if want new; then
     xbootd_scenario xbootd-new "" "$N_NEW" nc --new-connection
     [ -n "$r" ] && N_NEW=$(pool_for "$(twice "$r")" "$nc_rate")
+  fi
+
+  # ---- EST simpleenroll (HTTP Basic, so xbootd in open mode), keep-alive and new connection ----
+  if want est; then
+    XBB_ENROLL_MODE=open xbootd_scenario est-ka "" "$N_X" estka --reuse-connection \
+      --protocol est --untrusted "$cadir/chain.pem"
+    XBB_ENROLL_MODE=open xbootd_scenario est-new "" "$N_NEW" estnc --new-connection \
+      --protocol est --untrusted "$cadir/chain.pem"
   fi
 
   # ---- xbootd keep-alive, synchronous=OFF (not durable: for comparison only) ----

@@ -88,6 +88,21 @@ xb_eq "already enrolled: every request counted as 409" "$(jv again '.errors["409
 xb_eq "already enrolled: still one certificate each" "$(rows_like smoke-new)" 100
 xb_stop_server
 
+# ---- EST simpleenroll (HTTP Basic, which xbootd accepts in open mode), both connection modes ----
+xb_write_config "[enroll]" "mode = open"
+xb_start_server || { xb_bad "server restarts in open mode"; xb_finish; exit 1; }
+bench est-reuse --protocol est --reuse-connection --concurrency 8 --count 100 --duration 60 \
+  --verify-sample 20 --untrusted "$XB_TMP/ca/chain.pem" --id-prefix smoke-est --cpu-pid "$XB_PID"
+check_good_run est-reuse reuse 100 smoke-est 100
+bench est-new --protocol est --new-connection --concurrency 4 --count 40 --duration 60 \
+  --verify-sample 10 --untrusted "$XB_TMP/ca/chain.pem" --id-prefix smoke-estnc --cpu-pid "$XB_PID"
+check_good_run est-new new 40 smoke-estnc 40
+xb_eq "est: the report names the protocol" "$(jv est-reuse .api)" est
+bench est-again --protocol est --count 5 --concurrency 2 --duration 30 --id-prefix smoke-est
+xb_eq "est, already enrolled: exit status 1" "$BENCH_RC" 1
+xb_eq "est, already enrolled: every request counted as 403" "$(jv est-again '.errors["403"]')" 5
+xb_stop_server
+
 # ---- errors are errors: a 200 whose certificate is not the device's ----
 # A fake server answers every request with 200 and the same well-formed certificate (the TLS
 # server's, signed by the trusted root): shape right, key and CN wrong.

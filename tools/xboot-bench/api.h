@@ -1,6 +1,8 @@
-/* The two enrollment APIs the benchmark speaks: XBoot's (POST /api/certificate, base64 DER in
- * JSON, docs/api.md) and CFSSL's (POST /api/v1/cfssl/sign, PEM in JSON, as `cfssl serve` of
- * Debian's golang-cfssl 1.2 answers). Requests are built whole before timing starts. */
+/* The enrollment protocols the benchmark speaks: XBoot's JSON API (POST /api/certificate,
+ * base64 DER in JSON, docs/api.md), EST (RFC 7030 simpleenroll: base64 PKCS#10 in, base64
+ * certs-only PKCS#7 out, HTTP Basic as the device; docs/est.md) and CFSSL's (POST
+ * /api/v1/cfssl/sign, PEM in JSON, as `cfssl serve` of Debian's golang-cfssl 1.2 answers).
+ * Requests are built whole before timing starts. */
 #ifndef XBB_API_H
 #define XBB_API_H
 
@@ -11,7 +13,7 @@
 
 #include "pool.h"
 
-typedef enum xbb_api { XBB_API_XBOOT, XBB_API_CFSSL } xbb_api;
+typedef enum xbb_api { XBB_API_XBOOT, XBB_API_CFSSL, XBB_API_EST } xbb_api;
 
 int xbb_api_parse(const char *name, xbb_api *out);
 const char *xbb_api_name(xbb_api api);
@@ -22,7 +24,8 @@ const char *xbb_api_name(xbb_api api);
 char *xbb_api_request(xbb_api api, const xbb_pool_entry *e, const char *host_header,
                       const char *api_key, int close, size_t *len);
 
-/* A decoded 200 answer: the certificate DER and, for XBoot, the chain it carried. */
+/* A decoded 200 answer: the certificate DER and, for XBoot, the chain it carried (EST and
+ * CFSSL answers carry none: --untrusted supplies the intermediates). */
 typedef struct xbb_answer {
     uint8_t *cert;
     size_t cert_len;

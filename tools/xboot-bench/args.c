@@ -17,7 +17,10 @@ static const char usage_text[] =
     "\n"
     "enroll: a bounded load generator for the enrollment API, on 127.0.0.1 only.\n"
     "  --url URL               https://127.0.0.1:PORT or http://... (localhost, [::1] too)\n"
-    "  --api xboot|cfssl       POST /api/certificate (default) or /api/v1/cfssl/sign\n"
+    "  --protocol xboot|est|cfssl\n"
+    "                          POST /api/certificate (default), EST simpleenroll with HTTP\n"
+    "                          Basic (xbootd in open mode), or /api/v1/cfssl/sign\n"
+    "  --api P                 the same as --protocol (its first name)\n"
     "  --api-key K             x-functions-key header (xboot only)\n"
     "  --reuse-connection      keep-alive connections, one per concurrent request (default)\n"
     "  --new-connection        a new TCP connection and full TLS handshake per enrollment\n"
@@ -131,6 +134,7 @@ enum {
 static const struct option enroll_longopts[] = {
     {"url", required_argument, NULL, O_URL},
     {"api", required_argument, NULL, O_API},
+    {"protocol", required_argument, NULL, O_API},
     {"api-key", required_argument, NULL, O_API_KEY},
     {"reuse-connection", no_argument, NULL, O_REUSE},
     {"new-connection", no_argument, NULL, O_NEW},
@@ -184,7 +188,7 @@ static int xbb_enroll_opt(int opt, xbb_enroll_opts *o, const char **url, const c
         return 0;
     case O_API:
         if (xbb_api_parse(optarg, &o->api) != 0)
-            return xbb_bad("--api must be xboot or cfssl, not '%s'", optarg);
+            return xbb_bad("--protocol must be xboot, est or cfssl, not '%s'", optarg);
         return 0;
     case O_API_KEY:
         o->api_key = optarg;
