@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -42,7 +43,15 @@ static const char usage_text[] =
     "  device show ID          One device and its certificates.\n"
     "  device disable ID       Refuse further enrollments of ID.\n"
     "  device enable ID        Allow them again.\n"
-    "  cert list [--id ID]     Issued certificates, oldest first (of ID only with --id).\n"
+    "  cert list [--id ID]     Issued certificates, oldest first (of ID only with --id),\n"
+    "                          with when and why each revoked one was revoked.\n"
+    "  cert revoke SERIAL [--reason R]\n"
+    "                          Revoke a certificate (serial in hex, as cert list shows it):\n"
+    "                          xbootd refuses it for EST renewal and never sends it again,\n"
+    "                          at once. Final: a revoked certificate stays revoked. R, any\n"
+    "                          case: unspecified (default), keyCompromise, cACompromise,\n"
+    "                          affiliationChanged, superseded, cessationOfOperation,\n"
+    "                          privilegeWithdrawn (certificateHold is not supported).\n"
     "\n"
     "Options:\n"
     "  --db URL     registry database, e.g. sqlite:/var/lib/xboot/xboot.db; default: the\n"
@@ -61,10 +70,11 @@ enum {
     OPT_KEY_TYPE = 1 << 2,
     OPT_ORG = 1 << 3,
     OPT_ID = 1 << 4,
+    OPT_REASON = 1 << 5,
 };
 
 typedef struct ctl_opts {
-    const char *db, *dir, *key_type, *org, *id;
+    const char *db, *dir, *key_type, *org, *id, *reason;
     unsigned given; /* OPT_* bits */
     int help;
     int npos;
@@ -75,6 +85,7 @@ typedef struct ctl_cmd {
     const char *group, *verb; /* verb NULL: the group is the whole command */
     unsigned allowed;         /* OPT_* bits this command accepts */
     int min_pos, max_pos;     /* max_pos -1: unlimited */
+    const char *operand;      /* what the positional arguments are, for "missing ..." */
     int (*run)(const ctl_opts *o);
 } ctl_cmd;
 
@@ -120,6 +131,8 @@ static const char *opt_name(unsigned bit)
         return "--key-type";
     case OPT_ORG:
         return "--org";
+    case OPT_REASON:
+        return "--reason";
     default:
         return "--id";
     }
@@ -134,14 +147,14 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         {"key-type", required_argument, NULL, OPT_KEY_TYPE},
         {"org", required_argument, NULL, OPT_ORG},
         {"id", required_argument, NULL, OPT_ID},
+        {"reason", required_argument, NULL, OPT_REASON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char **slot[] = {[OPT_DB] = &o->db,
-                           [OPT_DIR] = &o->dir,
-                           [OPT_KEY_TYPE] = &o->key_type,
-                           [OPT_ORG] = &o->org,
-                           [OPT_ID] = &o->id};
+    const char **slot[] = {
+        [OPT_DB] = &o->db,   [OPT_DIR] = &o->dir, [OPT_KEY_TYPE] = &o->key_type,
+        [OPT_ORG] = &o->org, [OPT_ID] = &o->id,   [OPT_REASON] = &o->reason,
+    };
     opterr = 0; /* our own messages, with the usage hint */
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -356,12 +369,23 @@ static int cmd_device_list(const ctl_opts *o)
 
 /* ---- device show / enable / disable ---- */
 
+static const char *reason_name(const xb_cert_record *rec)
+{
+    const char *name = xb_revocation_reason_name(rec->revocation_reason);
+    return name != NULL ? name : "unknown";
+}
+
 static xb_err print_device_cert(const xb_cert_record *rec, void *ctx)
 {
     (void)ctx;
-    char not_after[32];
+    char not_after[32], revoked[32];
     format_time(rec->not_after, not_after, sizeof not_after);
-    printf("certificate:  %s  not after %s\n", rec->serial, not_after);
+    printf("certificate:  %s  not after %s", rec->serial, not_after);
+    if (rec->revoked_at != 0) {
+        format_time(rec->revoked_at, revoked, sizeof revoked);
+        printf("  revoked %s (%s)", revoked, reason_name(rec));
+    }
+    putchar('\n');
     return XB_OK;
 }
 
@@ -440,11 +464,13 @@ static xb_err widen_cert(const xb_cert_record *rec, void *ctx)
 static xb_err print_cert_row(const xb_cert_record *rec, void *ctx)
 {
     const cert_widths *w = ctx;
-    char not_before[32], not_after[32];
+    char not_before[32], not_after[32], revoked[32];
     format_time(rec->not_before, not_before, sizeof not_before);
     format_time(rec->not_after, not_after, sizeof not_after);
-    printf("%-*s  %-*s  %-20s  %-20s  %s\n", w->serial, rec->serial, w->reg_id, rec->reg_id,
-           not_before, not_after, rec->subject);
+    format_time(rec->revoked_at, revoked, sizeof revoked);
+    printf("%-*s  %-*s  %-20s  %-20s  %-20s  %-20s  %s\n", w->serial, rec->serial, w->reg_id,
+           rec->reg_id, not_before, not_after, revoked,
+           rec->revoked_at != 0 ? reason_name(rec) : "-", rec->subject);
     return XB_OK;
 }
 
@@ -461,8 +487,8 @@ static xb_err list_certs(xb_registry *r, const char *reg_id, xb_diag *d)
     xb_err err = xb_registry_cert_each(r, reg_id, widen_cert, &w, d);
     if (err != XB_OK)
         return err;
-    printf("%-*s  %-*s  %-20s  %-20s  %s\n", w.serial, "SERIAL", w.reg_id, "ID", "NOT BEFORE",
-           "NOT AFTER", "SUBJECT");
+    printf("%-*s  %-*s  %-20s  %-20s  %-20s  %-20s  %s\n", w.serial, "SERIAL", w.reg_id, "ID",
+           "NOT BEFORE", "NOT AFTER", "REVOKED", "REASON", "SUBJECT");
     return xb_registry_cert_each(r, reg_id, print_cert_row, &w, d);
 }
 
@@ -478,6 +504,73 @@ static int cmd_cert_list(const ctl_opts *o)
     return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
 }
 
+/* ---- cert revoke ---- */
+
+/* The serial as the registry records it (lowercase hex of the INTEGER's content octets, an
+ * even number of digits), from what an operator may paste: cert list's form, openssl's
+ * uppercase (x509 -serial) or colon-separated (x509 -text) one, or one leading zero short.
+ * Returns -1 if it is not a serial at all. */
+static int normalize_serial(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = in; *p != '\0'; p++) {
+        if (*p == ':')
+            continue;
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')) ||
+            n + 1 >= size) /* an odd count is one short of even: the zero still fits */
+            return -1;
+        out[n++] = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    }
+    if (n == 0)
+        return -1;
+    if (n % 2 == 1) {
+        memmove(out + 1, out, n++);
+        out[0] = '0';
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* Judged before the registry is opened, like IDs: a typo never touches the file. */
+static int parse_reason(const char *name, int *reason)
+{
+    *reason = XB_REVOKE_UNSPECIFIED;
+    if (name == NULL || xb_revocation_reason_parse(name, reason) == 0)
+        return -1;
+    if (strcasecmp(name, "certificateHold") == 0)
+        return usage_error("reason certificateHold is not supported: a revocation is final "
+                           "(use another reason)");
+    return usage_error("unknown revocation reason '%s' (unspecified, keyCompromise, "
+                       "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+                       "privilegeWithdrawn)",
+                       name);
+}
+
+static int cmd_cert_revoke(const ctl_opts *o)
+{
+    char serial[sizeof((xb_cert_record *)0)->serial];
+    if (normalize_serial(o->pos[0], serial, sizeof serial) != 0)
+        return usage_error("invalid serial '%s': hexadecimal, as 'cert list' shows it", o->pos[0]);
+    int reason = XB_REVOKE_UNSPECIFIED;
+    int rc = parse_reason(o->reason, &reason);
+    if (rc >= 0)
+        return rc;
+    xb_registry *r = NULL;
+    rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    time_t now = time(NULL);
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_cert_revoke(r, serial, reason, now, &d);
+    xb_registry_close(r);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    char when[32];
+    format_time(now, when, sizeof when);
+    printf("%s: revoked at %s (%s)\n", serial, when, xb_revocation_reason_name(reason));
+    return EXIT_OK;
+}
+
 /* ---- dispatch ---- */
 
 static int cmd_help(const ctl_opts *o)
@@ -488,14 +581,15 @@ static int cmd_help(const ctl_opts *o)
 }
 
 static const ctl_cmd commands[] = {
-    {"help", NULL, 0, 0, -1, cmd_help},
-    {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, cmd_ca_init},
-    {"device", "add", OPT_DB, 1, -1, cmd_device_add},
-    {"device", "list", OPT_DB, 0, 0, cmd_device_list},
-    {"device", "show", OPT_DB, 1, 1, cmd_device_show},
-    {"device", "disable", OPT_DB, 1, 1, cmd_device_disable},
-    {"device", "enable", OPT_DB, 1, 1, cmd_device_enable},
-    {"cert", "list", OPT_DB | OPT_ID, 0, 0, cmd_cert_list},
+    {"help", NULL, 0, 0, -1, NULL, cmd_help},
+    {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, NULL, cmd_ca_init},
+    {"device", "add", OPT_DB, 1, -1, "registration IDs", cmd_device_add},
+    {"device", "list", OPT_DB, 0, 0, NULL, cmd_device_list},
+    {"device", "show", OPT_DB, 1, 1, "registration ID", cmd_device_show},
+    {"device", "disable", OPT_DB, 1, 1, "registration ID", cmd_device_disable},
+    {"device", "enable", OPT_DB, 1, 1, "registration ID", cmd_device_enable},
+    {"cert", "list", OPT_DB | OPT_ID, 0, 0, NULL, cmd_cert_list},
+    {"cert", "revoke", OPT_DB | OPT_REASON, 1, 1, "serial", cmd_cert_revoke},
 };
 
 /* Finds the command named by the first positional words and drops them from o->pos.
@@ -538,8 +632,7 @@ static int check_command_line(const ctl_cmd *c, const ctl_opts *o)
             return usage_error("option %s does not apply to this command", opt_name(bit));
     }
     if (o->npos < c->min_pos)
-        return usage_error(c->min_pos == 1 && c->max_pos == 1 ? "missing registration ID"
-                                                              : "missing registration IDs");
+        return usage_error("missing %s", c->operand);
     if (c->max_pos >= 0 && o->npos > c->max_pos)
         return usage_error("unexpected argument '%s'", o->pos[c->max_pos]);
     return -1;

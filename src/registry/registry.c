@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "registry_backend.h"
 
@@ -294,4 +295,51 @@ xb_err xb_registry_cert_get(xb_registry *r, const char *serial, xb_cert_record *
     *der_len = 0;
     memset(out, 0, sizeof *out);
     return r->ops->cert_get(r, serial, out, der, der_len, d);
+}
+
+/* Indexed by code; NULL for the codes that are not supported (see registry.h). */
+static const char *const xb_reason_names[] = {
+    [XB_REVOKE_UNSPECIFIED] = "unspecified",
+    [XB_REVOKE_KEY_COMPROMISE] = "keyCompromise",
+    [XB_REVOKE_CA_COMPROMISE] = "cACompromise",
+    [XB_REVOKE_AFFILIATION_CHANGED] = "affiliationChanged",
+    [XB_REVOKE_SUPERSEDED] = "superseded",
+    [XB_REVOKE_CESSATION_OF_OPERATION] = "cessationOfOperation",
+    [XB_REVOKE_PRIVILEGE_WITHDRAWN] = "privilegeWithdrawn",
+};
+#define XB_REASON_SLOTS (sizeof xb_reason_names / sizeof xb_reason_names[0])
+
+const char *xb_revocation_reason_name(int reason)
+{
+    if (reason < 0 || (size_t)reason >= XB_REASON_SLOTS)
+        return NULL;
+    return xb_reason_names[reason];
+}
+
+int xb_revocation_reason_parse(const char *name, int *reason)
+{
+    for (size_t i = 0; name != NULL && i < XB_REASON_SLOTS; i++) {
+        if (xb_reason_names[i] != NULL && strcasecmp(name, xb_reason_names[i]) == 0) {
+            *reason = (int)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+xb_err xb_registry_cert_revoke(xb_registry *r, const char *serial, int reason, time_t when,
+                               xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && (serial == NULL || serial[0] == '\0'))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no serial");
+    if (err == XB_OK && xb_revocation_reason_name(reason) == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT,
+                      "revocation reason %d is not supported (RFC 5280 codes 0-5 and 9)", reason);
+    if (err == XB_OK && when < 0)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: revocation time before 1970");
+    if (err != XB_OK)
+        return err;
+    /* 0 would read back as "not revoked" (revoked_at 0), so "now" is resolved here. */
+    return r->ops->cert_revoke(r, serial, reason, when != 0 ? when : time(NULL), d);
 }

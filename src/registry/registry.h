@@ -34,11 +34,34 @@ typedef struct xb_cert_record {
     time_t issued_at;
     const uint8_t *der; /* certificate DER (borrowed for record_issuance) */
     size_t der_len;
+    /* Lookups only (record_issuance ignores them: a certificate is recorded unrevoked). */
+    time_t revoked_at;     /* 0: not revoked */
+    int revocation_reason; /* an xb_revocation_reason when revoked_at != 0, else 0 */
     /* record_issuance only, not stored: a renewal authenticated by a certificate of the
      * device, recorded even when the rules forbid re-enrollment (allow_reenroll = 0). The
      * device must still exist and be enabled. */
     int renewal;
 } xb_cert_record;
+
+/* Why a certificate was revoked: the CRLReason codes of RFC 5280 section 5.3.1, stored as
+ * these numbers so the CRL (a later issue) writes them unchanged. Only the codes a CA revokes
+ * a device certificate for are accepted: certificateHold (6) is not supported (a hold can be
+ * lifted, and a revocation here is final), removeFromCRL (8) exists only in delta CRLs, and
+ * aACompromise (10) concerns attribute certificates. */
+typedef enum xb_revocation_reason {
+    XB_REVOKE_UNSPECIFIED = 0,
+    XB_REVOKE_KEY_COMPROMISE = 1,
+    XB_REVOKE_CA_COMPROMISE = 2,
+    XB_REVOKE_AFFILIATION_CHANGED = 3,
+    XB_REVOKE_SUPERSEDED = 4,
+    XB_REVOKE_CESSATION_OF_OPERATION = 5,
+    XB_REVOKE_PRIVILEGE_WITHDRAWN = 9,
+} xb_revocation_reason;
+
+/* RFC 5280's name of a supported reason ("keyCompromise"), or NULL for any other code. */
+const char *xb_revocation_reason_name(int reason);
+/* The supported reason named name (RFC 5280 spelling, any case): 0 and *reason, or -1. */
+int xb_revocation_reason_parse(const char *name, int *reason);
 
 /* How enrollment requests are judged. */
 typedef struct xb_enroll_rules {
@@ -99,20 +122,30 @@ xb_err xb_registry_record_batch(xb_registry *r, xb_issuance *const *items, size_
 /* The device's current certificate: the one issued last (by issued_at, then in recording
  * order). Fills out with its record, except the borrowed fields: out->subject is NULL and the
  * DER goes to *der (malloc'd, the caller frees it with free()) and *der_len, out->der pointing
- * to it. XB_ERR_NOT_FOUND when reg_id has no certificate (registered or not). A read: it takes
- * no write lock and sees every committed issuance. */
+ * to it. The current certificate may be revoked (out->revoked_at != 0): a revocation does not
+ * make an older certificate current again. XB_ERR_NOT_FOUND when reg_id has no certificate
+ * (registered or not). A read: it takes no write lock and sees every committed issuance. */
 xb_err xb_registry_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
                                 uint8_t **der, size_t *der_len, xb_diag *d);
 
 /* The certificate with this serial (lowercase hex, as recorded), filled as current_cert
- * fills it. XB_ERR_NOT_FOUND when no certificate has it. EST uses it to tell a client
- * certificate we issued (and to whom) from any other. */
+ * fills it, revoked or not (revoked_at says). XB_ERR_NOT_FOUND when no certificate has it.
+ * EST uses it to tell a client certificate we issued (and to whom) from any other. */
 xb_err xb_registry_cert_get(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
                             size_t *der_len, xb_diag *d);
 
 /* Calls fn for every certificate (of reg_id, or all if NULL), oldest first. rec->der is only
- * valid during the call. */
+ * valid during the call. Records carry revoked_at and revocation_reason, as in cert_get. */
 xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,
                              xb_err (*fn)(const xb_cert_record *, void *), void *ctx, xb_diag *d);
+
+/* Revoke the certificate with this serial (lowercase hex, as recorded) for reason (a supported
+ * xb_revocation_reason, else XB_ERR_INVALID_ARGUMENT) at when (0: now), durably: it returns
+ * once the commit is durable, and every lookup made afterwards, by any handle, reports it.
+ * XB_ERR_NOT_FOUND when no certificate has the serial. A revocation is final and its first
+ * record stands: revoking again changes nothing and returns XB_ERR_EXISTS, the diag naming
+ * when and why it was revoked (callers that only want "revoked" may treat it as success). */
+xb_err xb_registry_cert_revoke(xb_registry *r, const char *serial, int reason, time_t when,
+                               xb_diag *d);
 
 #endif

@@ -30,6 +30,8 @@ typedef struct xb_registry_ops {
     /* serial non-empty; out, der and der_len not NULL; *der NULL on entry */
     xb_err (*cert_get)(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
                        size_t *der_len, xb_diag *d);
+    /* serial non-empty, reason supported, when > 0 (registry.c resolved "now") */
+    xb_err (*cert_revoke)(xb_registry *r, const char *serial, int reason, time_t when, xb_diag *d);
 } xb_registry_ops;
 
 /* Every backend handle starts with this, so registry.c can dispatch on any of them. */

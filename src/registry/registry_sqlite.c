@@ -15,7 +15,9 @@
 
 #include <sqlite3.h>
 
-#define XB_SQ_SCHEMA_VERSION 1
+#include "xb_util.h"
+
+#define XB_SQ_SCHEMA_VERSION 2
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
 /* How long a writer naps while another holds the write lock. SQLite's own busy_timeout naps
  * 1, 2, 5, 10... ms, far longer than a group commit holds the lock (~0.2 ms): two workers
@@ -44,15 +46,30 @@ static const char xb_sq_schema_v1[] =
     "  issued_at INTEGER,"
     "  der BLOB NOT NULL"
     ");"
-    "CREATE INDEX certificates_reg_id ON certificates(reg_id);"
-    "PRAGMA user_version = 1;";
+    "CREATE INDEX certificates_reg_id ON certificates(reg_id);";
+
+/* Version 2: revocation. revoked_at NULL means not revoked; revocation_reason is the RFC 5280
+ * CRLReason code. The partial index holds only revoked rows, so the CRL can list them without
+ * scanning every certificate, while an issuance (never revoked) does not grow it. */
+static const char xb_sq_schema_v2[] =
+    "ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;"
+    "ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;"
+    "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at IS NOT NULL;";
 /* clang-format on */
+
+/* The schema's history: step i takes a file from version i to i + 1, and a new file (version
+ * 0) runs them all, so a fresh registry and a migrated one can never differ. Append only: a
+ * step that has shipped must never change, since files it migrated are not migrated again. */
+static const char *const xb_sq_migrations[] = {xb_sq_schema_v1, xb_sq_schema_v2};
+_Static_assert(sizeof xb_sq_migrations / sizeof xb_sq_migrations[0] == XB_SQ_SCHEMA_VERSION,
+               "one migration step per schema version");
 
 #define XB_SQ_DEVICE_COLUMNS                                                                       \
     "reg_id, enabled, source, created_at, enrolled_at, "                                           \
     "(SELECT count(*) FROM certificates c WHERE c.reg_id = d.reg_id)"
 #define XB_SQ_CERT_COLUMNS                                                                         \
-    "serial, reg_id, subject, not_before, not_after, pubkey_sha256, client_addr, issued_at, der"
+    "serial, reg_id, subject, not_before, not_after, pubkey_sha256, client_addr, issued_at, der, " \
+    "revoked_at, revocation_reason"
 
 /* Statements used on every request or admin call, prepared once per connection. The listing
  * queries are prepared per call instead: their callbacks may call back into the registry, and
@@ -71,6 +88,8 @@ enum {
     XB_SQ_CERT_INSERT,
     XB_SQ_CERT_CURRENT,
     XB_SQ_CERT_GET,
+    XB_SQ_CERT_REVOKED,
+    XB_SQ_CERT_REVOKE,
     XB_SQ__COUNT
 };
 
@@ -97,6 +116,10 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
     [XB_SQ_CERT_CURRENT] = "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE reg_id = ?1 "
                            "ORDER BY issued_at DESC, rowid DESC LIMIT 1",
     [XB_SQ_CERT_GET] = "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE serial = ?1",
+    [XB_SQ_CERT_REVOKED] = "SELECT revoked_at, revocation_reason FROM certificates "
+                           "WHERE serial = ?1",
+    [XB_SQ_CERT_REVOKE] = "UPDATE certificates SET revoked_at = ?2, revocation_reason = ?3 "
+                          "WHERE serial = ?1",
 };
 
 static const char xb_sq_device_list_sql[] =
@@ -291,9 +314,32 @@ static xb_err xb_sq_version_check(xb_sq *s, int version, xb_diag *d)
     return XB_OK;
 }
 
-/* Create the schema if the file is new. Runs at every open, in every worker, so the common
- * case (already current) takes no write lock, and creation re-checks the version under the
- * lock in case another worker created it first. */
+/* Inside the schema transaction: the steps from version to the current one, then the new
+ * version number, which commits with them (user_version lives in the file header, which is
+ * part of the transaction): a failed step leaves the file at its old version, unchanged. */
+static xb_err xb_sq_migrate_from(xb_sq *s, int version, xb_diag *d)
+{
+    xb_err err = XB_OK;
+    for (int v = version; err == XB_OK && v < XB_SQ_SCHEMA_VERSION; v++) {
+        char what[96];
+        if (v == 0)
+            snprintf(what, sizeof what, "cannot create the schema");
+        else
+            snprintf(what, sizeof what, "cannot migrate the schema from version %d to %d", v,
+                     v + 1);
+        err = xb_sq_exec(s, xb_sq_migrations[v], d, what);
+    }
+    if (err == XB_OK && version != XB_SQ_SCHEMA_VERSION) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", XB_SQ_SCHEMA_VERSION);
+        err = xb_sq_exec(s, sql, d, "cannot set the schema version");
+    }
+    return err;
+}
+
+/* Create the schema if the file is new, or bring an older one up to date. Runs at every open,
+ * in every worker, so the common case (already current) takes no write lock, and the work
+ * re-checks the version under the lock in case another worker (or xbootctl) did it first. */
 static xb_err xb_sq_migrate(xb_sq *s, xb_diag *d)
 {
     sqlite3_stmt *st = NULL;
@@ -312,8 +358,8 @@ static xb_err xb_sq_migrate(xb_sq *s, xb_diag *d)
         err = xb_sq_read_version(s, st, &version, d);
     if (err == XB_OK)
         err = xb_sq_version_check(s, version, d);
-    if (err == XB_OK && version == 0)
-        err = xb_sq_exec(s, xb_sq_schema_v1, d, "cannot create the schema");
+    if (err == XB_OK)
+        err = xb_sq_migrate_from(s, version, d);
     if (err == XB_OK)
         err = xb_sq_exec(s, "COMMIT", d, "cannot commit the schema");
     if (err != XB_OK && !sqlite3_get_autocommit(s->db))
@@ -704,6 +750,8 @@ static void xb_sq_read_cert(sqlite3_stmt *st, xb_cert_record *out)
     out->issued_at = (time_t)sqlite3_column_int64(st, 7);
     out->der = sqlite3_column_blob(st, 8);
     out->der_len = (size_t)sqlite3_column_bytes(st, 8);
+    out->revoked_at = (time_t)sqlite3_column_int64(st, 9); /* NULL reads as 0: not revoked */
+    out->revocation_reason = sqlite3_column_int(st, 10);
 }
 
 static xb_err xb_sq_cert_each(xb_registry *r, const char *reg_id,
@@ -792,6 +840,65 @@ static xb_err xb_sq_cert_get(xb_registry *r, const char *serial, xb_cert_record 
     return err;
 }
 
+static xb_err xb_sq_already_revoked(const char *serial, time_t at, int reason, xb_diag *d)
+{
+    char when[32];
+    xb_time_rfc3339(at, when, sizeof when);
+    const char *name = xb_revocation_reason_name(reason);
+    return xb_fail(d, XB_ERR_EXISTS, "certificate %s was already revoked at %s (%s); unchanged",
+                   serial, when, name != NULL ? name : "unknown reason");
+}
+
+static xb_err xb_sq_mark_revoked(xb_sq *s, const char *serial, int reason, time_t when, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_REVOKE];
+    int rc = sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)when);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 3, reason);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = rc == SQLITE_DONE ? XB_OK : xb_sq_fail(s, d, "cannot revoke a certificate");
+    xb_sq_reset(st);
+    return err;
+}
+
+/* Inside the write transaction, so the state read and the UPDATE see the same row: two admins
+ * revoking at once record one revocation, and the other is told it exists. */
+static xb_err xb_sq_revoke_in_tx(xb_sq *s, const char *serial, int reason, time_t when, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_REVOKED];
+    int rc = sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_DONE)
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "no certificate has serial %s", serial);
+    else if (rc != SQLITE_ROW)
+        err = xb_sq_fail(s, d, "cannot read a certificate");
+    else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+        err = xb_sq_already_revoked(serial, (time_t)sqlite3_column_int64(st, 0),
+                                    sqlite3_column_int(st, 1), d);
+    xb_sq_reset(st);
+    return err != XB_OK ? err : xb_sq_mark_revoked(s, serial, reason, when, d);
+}
+
+static xb_err xb_sq_cert_revoke(xb_registry *r, const char *serial, int reason, time_t when,
+                                xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    xb_err err = xb_sq_begin(s, d);
+    if (err != XB_OK)
+        return err;
+    err = xb_sq_revoke_in_tx(s, serial, reason, when, d);
+    if (err != XB_OK) {
+        xb_sq_rollback(s);
+        return err;
+    }
+    return xb_sq_commit(s, d);
+}
+
 static const xb_registry_ops xb_sq_ops = {
     .close = xb_sq_close,
     .ping = xb_sq_ping,
@@ -804,4 +911,5 @@ static const xb_registry_ops xb_sq_ops = {
     .cert_each = xb_sq_cert_each,
     .current_cert = xb_sq_current_cert,
     .cert_get = xb_sq_cert_get,
+    .cert_revoke = xb_sq_cert_revoke,
 };

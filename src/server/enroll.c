@@ -8,12 +8,18 @@
 #include <string.h>
 #include <time.h>
 
-/* Why the device's current certificate cannot be sent for the key key_sha256 (NULL: it can). */
-static const char *xb_enroll_not_replayable(xb_server *srv, const xb_issued *cur,
-                                            const char *key_sha256, time_t now)
+/* Why the device's current certificate cannot be sent for the key key_sha256 (NULL: it can).
+ * meta is its registry record, read for this request: a revocation counts at once. */
+static const char *xb_enroll_not_replayable(xb_server *srv, const xb_cert_record *meta,
+                                            const xb_issued *cur, const char *key_sha256,
+                                            time_t now)
 {
     if (strcmp(cur->pubkey_sha256, key_sha256) != 0)
         return "for another key";
+    /* A revoked certificate is never handed out again, even to the key it was issued for
+     * (after keyCompromise, that key may be the attacker's). */
+    if (meta->revoked_at != 0)
+        return "which is revoked";
     if (cur->not_after <= now)
         return "which has expired";
     /* Sent with this CA's chain, so it must be this CA's (not one rotated out since). */
@@ -24,8 +30,8 @@ static const char *xb_enroll_not_replayable(xb_server *srv, const xb_issued *cur
 
 /* A retry after a lost answer: the device has proven it holds the key whose SPKI hash is
  * key_sha256 (its CSR signature verified), and if that key is the one of its current
- * certificate, still valid, that certificate is what the lost answer carried; out gets it.
- * Nothing is signed or recorded, so a device still has one certificate. Otherwise
+ * certificate, still valid and not revoked, that certificate is what the lost answer carried;
+ * out gets it. Nothing is signed or recorded, so a device still has one certificate. Otherwise
  * XB_ERR_ALREADY_ENROLLED, as without this. */
 static xb_err xb_enroll_replay(xb_server *srv, const char *reg_id, const char *key_sha256,
                                xb_issued *out, xb_diag *d)
@@ -41,7 +47,7 @@ static xb_err xb_enroll_replay(xb_server *srv, const char *reg_id, const char *k
     free(der);
     if (err != XB_OK)
         return err;
-    const char *why = xb_enroll_not_replayable(srv, out, key_sha256, time(NULL));
+    const char *why = xb_enroll_not_replayable(srv, &meta, out, key_sha256, time(NULL));
     if (why == NULL)
         return XB_OK;
     xb_issued_clear(out);

@@ -686,7 +686,7 @@ static void test_file_properties(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 2);
     xb_registry_close(r);
 
     sqlite3 *db = NULL;
@@ -697,13 +697,13 @@ static void test_file_properties(void **state)
     assert_string_equal((const char *)sqlite3_column_text(jm, 0), "wal");
     sqlite3_finalize(jm);
     /* A newer xboot migrated this file: an older one must refuse, not guess. */
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     xb_diag d = {{0}};
     assert_int_equal(xb_registry_open(f->url, &r, &d), XB_ERR_CONFIG);
     assert_null(r);
-    assert_non_null(strstr(d.msg, "schema version 2"));
+    assert_non_null(strstr(d.msg, "schema version 3"));
 }
 
 static void test_bad_urls(void **state)
@@ -852,6 +852,193 @@ static void test_current_cert_uses_index(void **state)
     assert_true(indexed);
 }
 
+/* ---- revocation ---- */
+
+static xb_cert_record get_cert_ok(xb_registry *r, const char *serial)
+{
+    xb_cert_record out;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_cert_get(r, serial, &out, &der, &der_len, &d);
+    if (err != XB_OK)
+        fail_msg("cert_get %s: %s", serial, xb_diag_message(&d, err));
+    free(der);
+    out.der = NULL;
+    return out;
+}
+
+static xb_err collect_revoked(const xb_cert_record *rec, void *ctx)
+{
+    listing *l = ctx;
+    if (rec->revoked_at != 0 && l->n < 8)
+        snprintf(l->ids[l->n++], sizeof l->ids[0], "%s/%d", rec->serial, rec->revocation_reason);
+    return XB_OK;
+}
+
+static void test_revoke(void **state)
+{
+    fixture *f = *state;
+    xb_registry *r = open_ok(f);
+    add_ok(r, "dev-1");
+    assert_int_equal(record(r, "dev-1", "01", &allowlist_reenroll), XB_OK);
+    assert_int_equal(record(r, "dev-1", "02", &allowlist_reenroll), XB_OK);
+    assert_int_equal(get_cert_ok(r, "01").revoked_at, 0);
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_cert_revoke(r, "ff", XB_REVOKE_UNSPECIFIED, 0, &d),
+                     XB_ERR_NOT_FOUND);
+    assert_non_null(strstr(d.msg, "ff"));
+    assert_int_equal(xb_registry_cert_revoke(r, "01", XB_REVOKE_KEY_COMPROMISE, 1700000500, &d),
+                     XB_OK);
+    xb_cert_record c = get_cert_ok(r, "01");
+    assert_int_equal(c.revoked_at, 1700000500);
+    assert_int_equal(c.revocation_reason, XB_REVOKE_KEY_COMPROMISE);
+    assert_int_equal(get_cert_ok(r, "02").revoked_at, 0);
+
+    /* Twice: the first record stands, and the caller is told when and why. */
+    d.msg[0] = '\0';
+    assert_int_equal(xb_registry_cert_revoke(r, "01", XB_REVOKE_SUPERSEDED, 1700000900, &d),
+                     XB_ERR_EXISTS);
+    assert_non_null(strstr(d.msg, "keyCompromise"));
+    assert_non_null(strstr(d.msg, "2023-11-14T22:21:40Z"));
+    c = get_cert_ok(r, "01");
+    assert_int_equal(c.revoked_at, 1700000500);
+    assert_int_equal(c.revocation_reason, XB_REVOKE_KEY_COMPROMISE);
+
+    /* Unsupported codes: certificateHold, removeFromCRL, aACompromise, out of range. */
+    static const int bad[] = {6, 7, 8, 10, 11, -1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(xb_registry_cert_revoke(r, "02", bad[i], 0, &d), XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(xb_registry_cert_revoke(r, "", 0, 0, &d), XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(xb_registry_cert_revoke(NULL, "02", 0, 0, &d), XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(get_cert_ok(r, "02").revoked_at, 0);
+
+    /* The current certificate stays current when revoked, and says so; 0 means now. */
+    time_t before = time(NULL);
+    assert_int_equal(xb_registry_cert_revoke(r, "02", XB_REVOKE_SUPERSEDED, 0, &d), XB_OK);
+    xb_cert_record cur;
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    assert_int_equal(xb_registry_current_cert(r, "dev-1", &cur, &der, &der_len, &d), XB_OK);
+    free(der);
+    assert_string_equal(cur.serial, "02");
+    assert_true(cur.revoked_at >= before && cur.revoked_at <= time(NULL));
+    assert_int_equal(cur.revocation_reason, XB_REVOKE_SUPERSEDED);
+    xb_registry_close(r);
+
+    /* Durable, and listed by cert_each. */
+    r = open_ok(f);
+    listing l = {.n = 0};
+    assert_int_equal(xb_registry_cert_each(r, NULL, collect_revoked, &l, &d), XB_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ids[0], "01/1");
+    assert_string_equal(l.ids[1], "02/4");
+    xb_registry_close(r);
+}
+
+static void test_reason_names(void **state)
+{
+    (void)state;
+    int reason = -1;
+    assert_int_equal(xb_revocation_reason_parse("KEYCOMPROMISE", &reason), 0);
+    assert_int_equal(reason, XB_REVOKE_KEY_COMPROMISE);
+    assert_int_equal(xb_revocation_reason_parse("privilegeWithdrawn", &reason), 0);
+    assert_int_equal(reason, 9);
+    assert_int_equal(xb_revocation_reason_parse("certificateHold", &reason), -1);
+    assert_int_equal(xb_revocation_reason_parse("", &reason), -1);
+    assert_int_equal(xb_revocation_reason_parse(NULL, &reason), -1);
+    assert_string_equal(xb_revocation_reason_name(5), "cessationOfOperation");
+    assert_null(xb_revocation_reason_name(6));
+    assert_null(xb_revocation_reason_name(99));
+}
+
+/* Schema version 1 exactly as xboot created it (registry_sqlite.c from ea21d76 until version
+ * 2), with one device and one certificate: never edit, it is history. */
+/* clang-format off */
+static const char schema_v1[] =
+    "CREATE TABLE devices ("
+    "  reg_id TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    "  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),"
+    "  source TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  enrolled_at INTEGER"
+    ");"
+    "CREATE TABLE certificates ("
+    "  serial TEXT PRIMARY KEY NOT NULL,"
+    "  reg_id TEXT NOT NULL COLLATE NOCASE REFERENCES devices(reg_id),"
+    "  subject TEXT,"
+    "  not_before INTEGER,"
+    "  not_after INTEGER,"
+    "  pubkey_sha256 TEXT,"
+    "  client_addr TEXT,"
+    "  issued_at INTEGER,"
+    "  der BLOB NOT NULL"
+    ");"
+    "CREATE INDEX certificates_reg_id ON certificates(reg_id);"
+    "PRAGMA user_version = 1;"
+    "INSERT INTO devices VALUES ('dev-old', 1, 'allowlist', 1600000000, 1600000100);"
+    "INSERT INTO certificates VALUES ('0a0b', 'dev-old', 'CN=dev-old', 1600000000, 1700000000,"
+    "  'aa', '192.0.2.1', 1600000100, x'3003020101');";
+/* clang-format on */
+
+static void make_v1_file(const fixture *f, const char *extra_sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    if (extra_sql != NULL)
+        assert_int_equal(sqlite3_exec(db, extra_sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_migrate_v1(void **state)
+{
+    fixture *f = *state;
+    make_v1_file(f, NULL);
+    xb_registry *r = open_ok(f);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 2);
+    xb_device dev = get_ok(r, "dev-old");
+    assert_int_equal(dev.cert_count, 1);
+    assert_int_equal(dev.enrolled_at, 1600000100);
+    xb_cert_record c = get_cert_ok(r, "0a0b");
+    assert_string_equal(c.reg_id, "dev-old");
+    assert_int_equal(c.issued_at, 1600000100);
+    assert_int_equal(c.revoked_at, 0);
+    xb_diag d = {{0}};
+    assert_int_equal(
+        xb_registry_cert_revoke(r, "0a0b", XB_REVOKE_CESSATION_OF_OPERATION, 1650000000, &d),
+        XB_OK);
+    add_ok(r, "dev-new");
+    assert_int_equal(record(r, "dev-new", "0c", &allowlist_once), XB_OK);
+    xb_registry_close(r);
+    /* Opening again finds it current: nothing runs twice. */
+    r = open_ok(f);
+    assert_int_equal(get_cert_ok(r, "0a0b").revoked_at, 1650000000);
+    assert_int_equal(get_cert_ok(r, "0c").revoked_at, 0);
+    xb_registry_close(r);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                         "'certificates_revoked'"),
+                     1);
+}
+
+/* A step that fails leaves the file as it was: version 1, no half-added column. */
+static void test_migrate_failure_keeps_v1(void **state)
+{
+    fixture *f = *state;
+    /* A column added by hand makes the step's second ALTER TABLE fail after the first one ran:
+     * the rollback must undo that one too. */
+    make_v1_file(f, "ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;");
+    xb_registry *r = NULL;
+    xb_diag d = {{0}};
+    assert_int_equal(xb_registry_open(f->url, &r, &d), XB_ERR_REGISTRY);
+    assert_null(r);
+    assert_non_null(strstr(d.msg, "from version 1 to 2"));
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM pragma_table_info('certificates') "
+                                         "WHERE name = 'revoked_at'"),
+                     0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -880,6 +1067,10 @@ int main(void)
         T(test_current_cert_none),
         T(test_current_cert_latest),
         T(test_current_cert_uses_index),
+        T(test_revoke),
+        T(test_reason_names),
+        T(test_migrate_v1),
+        T(test_migrate_failure_keeps_v1),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
