@@ -14,7 +14,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "ca.h"
+#include "crl_publish.h"
 #include "registry.h"
 #include "xb_error.h"
 #include "xb_regid.h"
@@ -41,7 +45,10 @@ static const char usage_text[] =
     "                          already registered, none is added.\n"
     "  device list             One line per device.\n"
     "  device show ID          One device and its certificates.\n"
-    "  device disable ID       Refuse further enrollments of ID.\n"
+    "  device disable ID [--revoke [--reason R]] [--ca DIR]\n"
+    "                          Refuse further enrollments of ID; with --revoke, also revoke\n"
+    "                          every certificate of it not yet revoked (reason R, default\n"
+    "                          cessationOfOperation), all in one transaction.\n"
     "  device enable ID        Allow them again.\n"
     "  cert list [--id ID]     Issued certificates, oldest first (of ID only with --id),\n"
     "                          with when and why each revoked one was revoked.\n"
@@ -52,6 +59,14 @@ static const char usage_text[] =
     "                          case: unspecified (default), keyCompromise, cACompromise,\n"
     "                          affiliationChanged, superseded, cessationOfOperation,\n"
     "                          privilegeWithdrawn (certificateHold is not supported).\n"
+    "  crl --out FILE [--ca DIR] [--pem]\n"
+    "                          Write the current CRL (DER, or PEM with --pem). With --ca,\n"
+    "                          sign a new one first if the stored one is stale.\n"
+    "\n"
+    "With --ca DIR (the signing-ca.pem/.key that 'ca init' writes), cert revoke and device\n"
+    "disable --revoke sign and store the new CRL at once; without it, xbootd signs it on its\n"
+    "next GET /crl. --next-update-hours N (1..168, default 24) is its lifetime: give the value\n"
+    "of xbootd's [crl] next_update_hours.\n"
     "\n"
     "Options:\n"
     "  --db URL     registry database, e.g. sqlite:/var/lib/xboot/xboot.db; default: the\n"
@@ -71,10 +86,15 @@ enum {
     OPT_ORG = 1 << 3,
     OPT_ID = 1 << 4,
     OPT_REASON = 1 << 5,
+    OPT_CA = 1 << 6,
+    OPT_OUT = 1 << 7,
+    OPT_PEM = 1 << 8,
+    OPT_REVOKE = 1 << 9,
+    OPT_HOURS = 1 << 10,
 };
 
 typedef struct ctl_opts {
-    const char *db, *dir, *key_type, *org, *id, *reason;
+    const char *db, *dir, *key_type, *org, *id, *reason, *ca, *out, *pem, *revoke, *hours;
     unsigned given; /* OPT_* bits */
     int help;
     int npos;
@@ -133,6 +153,16 @@ static const char *opt_name(unsigned bit)
         return "--org";
     case OPT_REASON:
         return "--reason";
+    case OPT_CA:
+        return "--ca";
+    case OPT_OUT:
+        return "--out";
+    case OPT_PEM:
+        return "--pem";
+    case OPT_REVOKE:
+        return "--revoke";
+    case OPT_HOURS:
+        return "--next-update-hours";
     default:
         return "--id";
     }
@@ -148,12 +178,19 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         {"org", required_argument, NULL, OPT_ORG},
         {"id", required_argument, NULL, OPT_ID},
         {"reason", required_argument, NULL, OPT_REASON},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"pem", no_argument, NULL, OPT_PEM},
+        {"revoke", no_argument, NULL, OPT_REVOKE},
+        {"next-update-hours", required_argument, NULL, OPT_HOURS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char **slot[] = {
-        [OPT_DB] = &o->db,   [OPT_DIR] = &o->dir, [OPT_KEY_TYPE] = &o->key_type,
-        [OPT_ORG] = &o->org, [OPT_ID] = &o->id,   [OPT_REASON] = &o->reason,
+        [OPT_DB] = &o->db,         [OPT_DIR] = &o->dir,     [OPT_KEY_TYPE] = &o->key_type,
+        [OPT_ORG] = &o->org,       [OPT_ID] = &o->id,       [OPT_REASON] = &o->reason,
+        [OPT_CA] = &o->ca,         [OPT_OUT] = &o->out,     [OPT_PEM] = &o->pem,
+        [OPT_REVOKE] = &o->revoke, [OPT_HOURS] = &o->hours,
     };
     opterr = 0; /* our own messages, with the usage hint */
     int c;
@@ -170,7 +207,7 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
             if (o->given & (unsigned)c)
                 return usage_error("option %s given twice", opt_name((unsigned)c));
             o->given |= (unsigned)c;
-            *slot[c] = optarg;
+            *slot[c] = optarg != NULL ? optarg : "1"; /* flags: set */
         }
     }
     o->npos = argc - optind;
@@ -434,9 +471,40 @@ static int set_enabled(const ctl_opts *o, int enabled)
     return EXIT_OK;
 }
 
+static int parse_reason(const char *name, int *reason);
+static int crl_period(const ctl_opts *o, long *period);
+static int crl_publish(const ctl_opts *o, xb_registry *r, long period);
+
 static int cmd_device_disable(const ctl_opts *o)
 {
-    return set_enabled(o, 0);
+    if (o->revoke == NULL) {
+        if (o->reason != NULL || o->ca != NULL || o->hours != NULL)
+            return usage_error("--reason, --ca and --next-update-hours need --revoke here");
+        return set_enabled(o, 0);
+    }
+    int reason = XB_REVOKE_CESSATION_OF_OPERATION;
+    int rc = o->reason != NULL ? parse_reason(o->reason, &reason) : -1;
+    long period = 0;
+    if (rc < 0)
+        rc = crl_period(o, &period);
+    if (rc >= 0)
+        return rc;
+    xb_registry *r = NULL;
+    rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    size_t revoked = 0;
+    xb_diag d = {{0}};
+    xb_err err = xb_registry_device_disable_revoke(r, o->pos[0], reason, 0, &revoked, &d);
+    if (err != XB_OK) {
+        xb_registry_close(r);
+        return failure_diag(&d, err);
+    }
+    printf("%s: disabled, %zu certificate%s revoked (%s)\n", o->pos[0], revoked,
+           revoked == 1 ? "" : "s", xb_revocation_reason_name(reason));
+    rc = revoked > 0 ? crl_publish(o, r, period) : -1;
+    xb_registry_close(r);
+    return rc >= 0 ? rc : EXIT_OK;
 }
 
 static int cmd_device_enable(const ctl_opts *o)
@@ -504,6 +572,99 @@ static int cmd_cert_list(const ctl_opts *o)
     return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
 }
 
+/* ---- CRL ---- */
+
+/* --next-update-hours, checked before anything is opened. Returns -1 when valid. */
+static int crl_period(const ctl_opts *o, long *period)
+{
+    long hours = XB_CRL_NEXT_UPDATE_HOURS_DEFAULT;
+    if (o->hours != NULL) {
+        char *end = NULL;
+        errno = 0;
+        hours = strtol(o->hours, &end, 10);
+        if (errno != 0 || end == o->hours || *end != '\0' || hours < 1 ||
+            hours > XB_CRL_NEXT_UPDATE_HOURS_MAX)
+            return usage_error("--next-update-hours must be 1..%d", XB_CRL_NEXT_UPDATE_HOURS_MAX);
+    }
+    *period = hours * 3600;
+    return -1;
+}
+
+/* With --ca: sign and store a new CRL if the stored one is stale. Without: nothing (xbootd
+ * signs it on its next GET /crl). Returns -1 on success, else the exit status. */
+static int crl_publish(const ctl_opts *o, xb_registry *r, long period)
+{
+    if (o->ca == NULL)
+        return -1;
+    char cert[4096], key[4096], chain[4096];
+    snprintf(cert, sizeof cert, "%s/signing-ca.pem", o->ca);
+    snprintf(key, sizeof key, "%s/signing-ca.key", o->ca);
+    snprintf(chain, sizeof chain, "%s/chain.pem", o->ca);
+    xb_ca_config cfg = {cert, key, chain, 365, ""};
+    xb_ca *ca = NULL;
+    xb_diag d = {{0}};
+    xb_err err = xb_ca_load(&cfg, &ca, &d);
+    int made = 0;
+    if (err == XB_OK)
+        err = xb_crl_refresh(r, ca, period, &made, &d);
+    xb_ca_free(ca);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    xb_crl_state st;
+    if (made && xb_registry_crl_state(r, &st, &d) == XB_OK)
+        printf("CRL %lld signed\n", st.number);
+    return -1;
+}
+
+static int write_crl(const ctl_opts *o, const uint8_t *der, size_t len)
+{
+    FILE *f = fopen(o->out, "wb");
+    if (f == NULL)
+        return failure("cannot write %s: %s", o->out, strerror(errno));
+    int ok;
+    if (o->pem != NULL) {
+        const unsigned char *p = der;
+        X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+        ok = crl != NULL && PEM_write_X509_CRL(f, crl) == 1;
+        X509_CRL_free(crl);
+    } else {
+        ok = fwrite(der, 1, len, f) == len;
+    }
+    if (fclose(f) != 0)
+        ok = 0;
+    return ok ? EXIT_OK : failure("cannot write %s", o->out);
+}
+
+static int cmd_crl(const ctl_opts *o)
+{
+    if (o->out == NULL)
+        return usage_error("crl needs --out FILE");
+    long period = 0;
+    int rc = crl_period(o, &period);
+    if (rc >= 0)
+        return rc;
+    xb_registry *r = NULL;
+    rc = open_registry(o, 0, &r);
+    if (rc >= 0)
+        return rc;
+    rc = crl_publish(o, r, period);
+    xb_crl_state st;
+    uint8_t *der = NULL;
+    size_t len = 0;
+    xb_diag d = {{0}};
+    xb_err err = rc >= 0 ? XB_OK : xb_registry_crl_get(r, &st, &der, &len, &d);
+    xb_registry_close(r);
+    if (rc >= 0)
+        return rc;
+    if (err == XB_ERR_NOT_FOUND)
+        return failure("no CRL has been made yet: pass --ca DIR, or fetch /crl from xbootd once");
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    rc = write_crl(o, der, len);
+    free(der);
+    return rc;
+}
+
 /* ---- cert revoke ---- */
 
 /* The serial as the registry records it (lowercase hex of the INTEGER's content octets, an
@@ -553,6 +714,9 @@ static int cmd_cert_revoke(const ctl_opts *o)
         return usage_error("invalid serial '%s': hexadecimal, as 'cert list' shows it", o->pos[0]);
     int reason = XB_REVOKE_UNSPECIFIED;
     int rc = parse_reason(o->reason, &reason);
+    long period = 0;
+    if (rc < 0)
+        rc = crl_period(o, &period);
     if (rc >= 0)
         return rc;
     xb_registry *r = NULL;
@@ -562,13 +726,16 @@ static int cmd_cert_revoke(const ctl_opts *o)
     time_t now = time(NULL);
     xb_diag d = {{0}};
     xb_err err = xb_registry_cert_revoke(r, serial, reason, now, &d);
-    xb_registry_close(r);
-    if (err != XB_OK)
+    if (err != XB_OK) {
+        xb_registry_close(r);
         return failure_diag(&d, err);
+    }
     char when[32];
     format_time(now, when, sizeof when);
     printf("%s: revoked at %s (%s)\n", serial, when, xb_revocation_reason_name(reason));
-    return EXIT_OK;
+    rc = crl_publish(o, r, period);
+    xb_registry_close(r);
+    return rc >= 0 ? rc : EXIT_OK;
 }
 
 /* ---- dispatch ---- */
@@ -586,10 +753,12 @@ static const ctl_cmd commands[] = {
     {"device", "add", OPT_DB, 1, -1, "registration IDs", cmd_device_add},
     {"device", "list", OPT_DB, 0, 0, NULL, cmd_device_list},
     {"device", "show", OPT_DB, 1, 1, "registration ID", cmd_device_show},
-    {"device", "disable", OPT_DB, 1, 1, "registration ID", cmd_device_disable},
+    {"device", "disable", OPT_DB | OPT_REVOKE | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1,
+     "registration ID", cmd_device_disable},
     {"device", "enable", OPT_DB, 1, 1, "registration ID", cmd_device_enable},
     {"cert", "list", OPT_DB | OPT_ID, 0, 0, NULL, cmd_cert_list},
-    {"cert", "revoke", OPT_DB | OPT_REASON, 1, 1, "serial", cmd_cert_revoke},
+    {"cert", "revoke", OPT_DB | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1, "serial", cmd_cert_revoke},
+    {"crl", NULL, OPT_DB | OPT_OUT | OPT_CA | OPT_PEM | OPT_HOURS, 0, 0, NULL, cmd_crl},
 };
 
 /* Finds the command named by the first positional words and drops them from o->pos.

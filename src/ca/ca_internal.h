@@ -140,4 +140,16 @@ void xb_ca_fast_free(xb_ca_fast *fast);
 xb_err xb_ca_issue_at(xb_ca *ca, const xb_csr *csr, const char *reg_id, time_t now,
                       const uint8_t *serial, xb_issued *out, xb_diag *d);
 
+/* Time as ASN1_TIME_set writes it (UTCTime for 1950..2049, else GeneralizedTime), whole
+ * element; returns its length, 0 on failure (issue.c; the CRL uses it too). */
+size_t xb_issue_time(time_t t, uint8_t out[24]);
+/* Signed objects (certificates, CRLs) are SEQUENCE { tbs, signatureAlgorithm, signature }.
+ * xb_ca_signed_room: the buffer size to allocate for a TBS of tbs_len octets, and *room, where
+ * in it the TBS goes (buf + room). xb_ca_sign_wrap then signs that TBS with the CA's key and
+ * builds the object at the start of buf (*der_len octets). 0 if signing failed. */
+size_t xb_ca_signed_room(const xb_ca *ca, size_t tbs_len, size_t *room);
+int xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len);
+/* The CA's signature over tbs into sig (room for fast.sig_max octets): 1 on success. */
+int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len);
+
 #endif

@@ -23,7 +23,7 @@ static const uint8_t xb_ski_prefix[] = {0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d,
 static const uint8_t xb_version_v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
 
 /* Time as ASN1_TIME_set writes it: UTCTime for 1950..2049, else GeneralizedTime. */
-static size_t xb_issue_time(time_t t, uint8_t out[24])
+size_t xb_issue_time(time_t t, uint8_t out[24])
 {
     struct tm tm;
     char text[20];
@@ -53,8 +53,7 @@ static int xb_issue_digest(xb_ca_fast *f, const EVP_MD *md, const uint8_t *in, s
 }
 
 /* The CA's signature over tbs (the digest computed here for EC and RSA keys). */
-static int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
-                         size_t *sig_len)
+int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len)
 {
     xb_ca_fast *f = &ca->fast;
     *sig_len = f->sig_max;
@@ -129,29 +128,25 @@ static size_t xb_tbs_write(const xb_ca *ca, const xb_csr *csr, const xb_tbs_part
     return (size_t)(p - out);
 }
 
-/* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }, in a buffer of
- * its own (freed by xb_issued_clear). */
-static xb_err xb_issue_certificate(xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t,
-                                   xb_issued *out, xb_diag *d)
+size_t xb_ca_signed_room(const xb_ca *ca, size_t tbs_len, size_t *room)
 {
     const xb_ca_fast *f = &ca->fast;
-    size_t tbs_len = xb_tbs_write(ca, csr, t, NULL);
     size_t sig_field_max = xb_tlv_len(1 + f->sig_max);
     /* The outer header's size depends on the signature's (ECDSA's varies): leave room for the
-     * longest one and move the certificate down afterwards. */
-    size_t room = xb_der_header_len(tbs_len + f->sig_alg_len + sig_field_max);
-    uint8_t *buf = OPENSSL_malloc(room + tbs_len + f->sig_alg_len + sig_field_max);
-    if (buf == NULL)
-        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+     * longest one and move the object down afterwards. */
+    *room = xb_der_header_len(tbs_len + f->sig_alg_len + sig_field_max);
+    return *room + tbs_len + f->sig_alg_len + sig_field_max;
+}
+
+int xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len)
+{
+    const xb_ca_fast *f = &ca->fast;
     uint8_t *tbs = buf + room;
-    xb_tbs_write(ca, csr, t, tbs);
     uint8_t *p = xb_put(tbs + tbs_len, f->sig_alg, f->sig_alg_len);
     size_t sig_len = 0;
     uint8_t *sig = p + xb_der_header_len(1 + f->sig_max) + 1;
-    if (!xb_issue_sign(ca, tbs, tbs_len, sig, &sig_len)) {
-        OPENSSL_free(buf);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
-    }
+    if (!xb_issue_sign(ca, tbs, tbs_len, sig, &sig_len))
+        return 0;
     uint8_t *sig_at = xb_der_put_header(p, XB_DER_BIT_STRING, 1 + sig_len);
     *sig_at++ = 0; /* no unused bits */
     memmove(sig_at, sig, sig_len);
@@ -159,8 +154,25 @@ static xb_err xb_issue_certificate(xb_ca *ca, const xb_csr *csr, const xb_tbs_pa
     size_t start = room - xb_der_header_len(content);
     xb_der_put_header(buf + start, XB_DER_SEQUENCE, content);
     memmove(buf, buf + start, xb_tlv_len(content));
+    *der_len = xb_tlv_len(content);
+    return 1;
+}
+
+/* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }, in a buffer of
+ * its own (freed by xb_issued_clear). */
+static xb_err xb_issue_certificate(xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t,
+                                   xb_issued *out, xb_diag *d)
+{
+    size_t tbs_len = xb_tbs_write(ca, csr, t, NULL), room = 0;
+    uint8_t *buf = OPENSSL_malloc(xb_ca_signed_room(ca, tbs_len, &room));
+    if (buf == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    xb_tbs_write(ca, csr, t, buf + room);
+    if (!xb_ca_sign_wrap(ca, buf, room, tbs_len, &out->der_len)) {
+        OPENSSL_free(buf);
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
+    }
     out->der = buf;
-    out->der_len = xb_tlv_len(content);
     return XB_OK;
 }
 

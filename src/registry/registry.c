@@ -343,3 +343,62 @@ xb_err xb_registry_cert_revoke(xb_registry *r, const char *serial, int reason, t
     /* 0 would read back as "not revoked" (revoked_at 0), so "now" is resolved here. */
     return r->ops->cert_revoke(r, serial, reason, when != 0 ? when : time(NULL), d);
 }
+
+xb_err xb_registry_crl_state(xb_registry *r, xb_crl_state *out, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && out == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output CRL state");
+    if (err != XB_OK)
+        return err;
+    memset(out, 0, sizeof *out);
+    return r->ops->crl_state(r, out, d);
+}
+
+xb_err xb_registry_crl_get(xb_registry *r, xb_crl_state *out, uint8_t **der, size_t *der_len,
+                           xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && (out == NULL || der == NULL || der_len == NULL))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output CRL");
+    if (err != XB_OK)
+        return err;
+    memset(out, 0, sizeof *out);
+    *der = NULL;
+    *der_len = 0;
+    return r->ops->crl_get(r, out, der, der_len, d);
+}
+
+xb_err xb_registry_crl_update(xb_registry *r, xb_crl_stale_fn stale, xb_crl_build_fn build,
+                              void *ctx, int *made, xb_diag *d)
+{
+    int ignored = 0;
+    if (made == NULL)
+        made = &ignored;
+    *made = 0;
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && (stale == NULL || build == NULL))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no CRL builder");
+    return err != XB_OK ? err : r->ops->crl_update(r, stale, build, ctx, made, d);
+}
+
+xb_err xb_registry_device_disable_revoke(xb_registry *r, const char *reg_id, int reason,
+                                         time_t when, size_t *revoked, xb_diag *d)
+{
+    size_t ignored = 0;
+    if (revoked == NULL)
+        revoked = &ignored;
+    *revoked = 0;
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_id(reg_id, d);
+    if (err == XB_OK && xb_revocation_reason_name(reason) == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT,
+                      "revocation reason %d is not supported (RFC 5280 codes 0-5 and 9)", reason);
+    if (err == XB_OK && when < 0)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: revocation time before 1970");
+    if (err != XB_OK)
+        return err;
+    return r->ops->device_disable_revoke(r, reg_id, reason, when != 0 ? when : time(NULL), revoked,
+                                         d);
+}

@@ -148,4 +148,52 @@ xb_err xb_registry_cert_each(xb_registry *r, const char *reg_id,
 xb_err xb_registry_cert_revoke(xb_registry *r, const char *serial, int reason, time_t when,
                                xb_diag *d);
 
+/* ---- the certificate revocation list ----
+ *
+ * The registry stores the current CRL (its DER, number and times) and a revision counter that
+ * every revocation bumps in its own transaction. A CRL made at revision R "covers" R; when the
+ * counter has moved on, the stored CRL is stale and whoever holds the CA key (xbootd on its next
+ * GET /crl, or xbootctl given the CA) makes the next one. The registry never signs: it knows
+ * nothing of keys (src/registry does not depend on src/ca). */
+
+typedef struct xb_crl_state {
+    long long number;   /* CRL number of the stored CRL; 0: none stored yet */
+    long long revision; /* bumped by every revocation */
+    long long covers;   /* the revision the stored CRL reflects */
+    time_t this_update, next_update;
+} xb_crl_state;
+
+/* One revoked certificate, for the CRL. */
+typedef struct xb_revoked {
+    char serial[2 * 20 + 1];
+    time_t revoked_at;
+    int reason;
+} xb_revoked;
+
+/* Makes the CRL numbered number from the n revoked certificates: *der malloc'd (free()), its
+ * thisUpdate and nextUpdate in *this_update and *next_update. */
+typedef xb_err (*xb_crl_build_fn)(const xb_revoked *revoked, size_t n, long long number, void *ctx,
+                                  uint8_t **der, size_t *der_len, time_t *this_update,
+                                  time_t *next_update, xb_diag *d);
+/* 1 if a new CRL must be made, given the stored state. */
+typedef int (*xb_crl_stale_fn)(const xb_crl_state *st, void *ctx);
+
+/* The state of the stored CRL: one small read, cheap enough for every GET /crl. */
+xb_err xb_registry_crl_state(xb_registry *r, xb_crl_state *out, xb_diag *d);
+/* The stored CRL (*der malloc'd, free()) and its state. XB_ERR_NOT_FOUND when none exists. */
+xb_err xb_registry_crl_get(xb_registry *r, xb_crl_state *out, uint8_t **der, size_t *der_len,
+                           xb_diag *d);
+/* Under the write lock, so that one change is signed once however many workers or nodes see
+ * it at the same moment: reads the state, and if stale() says so lists the revoked
+ * certificates, calls build() with the next CRL number and stores its CRL as covering the
+ * current revision, all in one transaction. *made (may be NULL): 1 if a CRL was stored. */
+xb_err xb_registry_crl_update(xb_registry *r, xb_crl_stale_fn stale, xb_crl_build_fn build,
+                              void *ctx, int *made, xb_diag *d);
+
+/* Disable reg_id and revoke every certificate of it not yet revoked, for reason at when (0:
+ * now), in one transaction. *revoked (may be NULL): how many were revoked. XB_ERR_DEVICE_UNKNOWN
+ * if absent; reasons as for cert_revoke. */
+xb_err xb_registry_device_disable_revoke(xb_registry *r, const char *reg_id, int reason,
+                                         time_t when, size_t *revoked, xb_diag *d);
+
 #endif

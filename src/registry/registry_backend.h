@@ -32,6 +32,16 @@ typedef struct xb_registry_ops {
                        size_t *der_len, xb_diag *d);
     /* serial non-empty, reason supported, when > 0 (registry.c resolved "now") */
     xb_err (*cert_revoke)(xb_registry *r, const char *serial, int reason, time_t when, xb_diag *d);
+    xb_err (*crl_state)(xb_registry *r, xb_crl_state *out, xb_diag *d);
+    /* out, der, der_len not NULL; *der NULL on entry */
+    xb_err (*crl_get)(xb_registry *r, xb_crl_state *out, uint8_t **der, size_t *der_len,
+                      xb_diag *d);
+    /* stale and build not NULL; made not NULL, 0 on entry */
+    xb_err (*crl_update)(xb_registry *r, xb_crl_stale_fn stale, xb_crl_build_fn build, void *ctx,
+                         int *made, xb_diag *d);
+    /* reg_id valid, reason supported, when > 0; revoked not NULL */
+    xb_err (*device_disable_revoke)(xb_registry *r, const char *reg_id, int reason, time_t when,
+                                    size_t *revoked, xb_diag *d);
 } xb_registry_ops;
 
 /* Every backend handle starts with this, so registry.c can dispatch on any of them. */

@@ -17,7 +17,7 @@
 
 #include "xb_util.h"
 
-#define XB_SQ_SCHEMA_VERSION 2
+#define XB_SQ_SCHEMA_VERSION 3
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
 /* How long a writer naps while another holds the write lock. SQLite's own busy_timeout naps
  * 1, 2, 5, 10... ms, far longer than a group commit holds the lock (~0.2 ms): two workers
@@ -55,12 +55,28 @@ static const char xb_sq_schema_v2[] =
     "ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;"
     "ALTER TABLE certificates ADD COLUMN revocation_reason INTEGER;"
     "CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at IS NOT NULL;";
+
+/* Version 3: the CRL. One row: the stored CRL (NULL until the first is made), its number,
+ * and the revision counter every revocation bumps; covers is the revision the stored CRL
+ * reflects (registry.h). A file migrated with revocations in it has no CRL yet, so the first
+ * GET /crl makes one. */
+static const char xb_sq_schema_v3[] =
+    "CREATE TABLE crl ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  number INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  covers INTEGER NOT NULL,"
+    "  der BLOB,"
+    "  this_update INTEGER,"
+    "  next_update INTEGER"
+    ");"
+    "INSERT INTO crl (id, number, revision, covers) VALUES (1, 0, 0, 0);";
 /* clang-format on */
 
 /* The schema's history: step i takes a file from version i to i + 1, and a new file (version
  * 0) runs them all, so a fresh registry and a migrated one can never differ. Append only: a
  * step that has shipped must never change, since files it migrated are not migrated again. */
-static const char *const xb_sq_migrations[] = {xb_sq_schema_v1, xb_sq_schema_v2};
+static const char *const xb_sq_migrations[] = {xb_sq_schema_v1, xb_sq_schema_v2, xb_sq_schema_v3};
 _Static_assert(sizeof xb_sq_migrations / sizeof xb_sq_migrations[0] == XB_SQ_SCHEMA_VERSION,
                "one migration step per schema version");
 
@@ -90,6 +106,11 @@ enum {
     XB_SQ_CERT_GET,
     XB_SQ_CERT_REVOKED,
     XB_SQ_CERT_REVOKE,
+    XB_SQ_CERT_REVOKE_DEVICE,
+    XB_SQ_CRL_STATE,
+    XB_SQ_CRL_GET,
+    XB_SQ_CRL_BUMP,
+    XB_SQ_CRL_STORE,
     XB_SQ__COUNT
 };
 
@@ -120,12 +141,25 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
                            "WHERE serial = ?1",
     [XB_SQ_CERT_REVOKE] = "UPDATE certificates SET revoked_at = ?2, revocation_reason = ?3 "
                           "WHERE serial = ?1",
+    [XB_SQ_CERT_REVOKE_DEVICE] = "UPDATE certificates SET revoked_at = ?2, revocation_reason = ?3 "
+                                 "WHERE reg_id = ?1 AND revoked_at IS NULL",
+    [XB_SQ_CRL_STATE] = "SELECT number, revision, covers, this_update, next_update FROM crl "
+                        "WHERE id = 1",
+    [XB_SQ_CRL_GET] = "SELECT number, revision, covers, this_update, next_update, der FROM crl "
+                      "WHERE id = 1",
+    [XB_SQ_CRL_BUMP] = "UPDATE crl SET revision = revision + 1 WHERE id = 1",
+    [XB_SQ_CRL_STORE] = "UPDATE crl SET number = ?1, covers = ?2, der = ?3, this_update = ?4, "
+                        "next_update = ?5 WHERE id = 1",
 };
 
 static const char xb_sq_device_list_sql[] =
     "SELECT " XB_SQ_DEVICE_COLUMNS " FROM devices d ORDER BY reg_id";
 static const char xb_sq_cert_list_sql[] =
     "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates ORDER BY issued_at, rowid";
+/* The partial index certificates_revoked holds exactly these rows. */
+static const char xb_sq_revoked_list_sql[] =
+    "SELECT serial, revoked_at, revocation_reason FROM certificates "
+    "WHERE revoked_at IS NOT NULL";
 static const char xb_sq_cert_list_id_sql[] =
     "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates WHERE reg_id = ?1 ORDER BY issued_at, rowid";
 
@@ -881,7 +915,10 @@ static xb_err xb_sq_revoke_in_tx(xb_sq *s, const char *serial, int reason, time_
         err = xb_sq_already_revoked(serial, (time_t)sqlite3_column_int64(st, 0),
                                     sqlite3_column_int(st, 1), d);
     xb_sq_reset(st);
-    return err != XB_OK ? err : xb_sq_mark_revoked(s, serial, reason, when, d);
+    if (err == XB_OK)
+        err = xb_sq_mark_revoked(s, serial, reason, when, d);
+    /* In the same transaction: no revocation is ever committed without making the CRL stale. */
+    return err != XB_OK ? err : xb_sq_run(s, XB_SQ_CRL_BUMP, d, "cannot mark the CRL stale");
 }
 
 static xb_err xb_sq_cert_revoke(xb_registry *r, const char *serial, int reason, time_t when,
@@ -894,6 +931,197 @@ static xb_err xb_sq_cert_revoke(xb_registry *r, const char *serial, int reason, 
     err = xb_sq_revoke_in_tx(s, serial, reason, when, d);
     if (err != XB_OK) {
         xb_sq_rollback(s);
+        return err;
+    }
+    return xb_sq_commit(s, d);
+}
+
+/* ---- CRL ---- */
+
+static void xb_sq_read_crl_state(sqlite3_stmt *st, xb_crl_state *out)
+{
+    out->number = sqlite3_column_int64(st, 0);
+    out->revision = sqlite3_column_int64(st, 1);
+    out->covers = sqlite3_column_int64(st, 2);
+    out->this_update = (time_t)sqlite3_column_int64(st, 3);
+    out->next_update = (time_t)sqlite3_column_int64(st, 4);
+}
+
+static xb_err xb_sq_crl_state(xb_registry *r, xb_crl_state *out, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_CRL_STATE];
+    int rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        xb_sq_read_crl_state(st, out);
+    else
+        err = xb_sq_fail(s, d, "cannot read the CRL state");
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_crl_get(xb_registry *r, xb_crl_state *out, uint8_t **der, size_t *der_len,
+                            xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_CRL_GET];
+    int rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc != SQLITE_ROW) {
+        err = xb_sq_fail(s, d, "cannot read the CRL");
+    } else {
+        xb_sq_read_crl_state(st, out);
+        const void *blob = sqlite3_column_blob(st, 5);
+        size_t len = (size_t)sqlite3_column_bytes(st, 5);
+        if (blob == NULL || len == 0)
+            err = xb_fail(d, XB_ERR_NOT_FOUND, "no CRL has been made yet");
+        else if ((*der = malloc(len)) == NULL)
+            err = xb_fail(d, XB_ERR_NOMEM, "out of memory reading the CRL");
+        else {
+            memcpy(*der, blob, len);
+            *der_len = len;
+        }
+    }
+    xb_sq_reset(st);
+    return err;
+}
+
+/* Every revoked certificate, into a malloc'd array. */
+static xb_err xb_sq_revoked_list(xb_sq *s, xb_revoked **out, size_t *n, xb_diag *d)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, xb_sq_revoked_list_sql, -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot list revoked certificates");
+    xb_revoked *list = NULL;
+    size_t count = 0, cap = 0;
+    xb_err err = XB_OK;
+    int rc;
+    while (err == XB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t ncap = cap != 0 ? cap * 2 : 256;
+            xb_revoked *grown = realloc(list, ncap * sizeof *grown);
+            if (grown == NULL) {
+                err = xb_fail(d, XB_ERR_NOMEM, "out of memory listing revoked certificates");
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        xb_revoked *e = &list[count++];
+        xb_sq_copy_text(st, 0, e->serial, sizeof e->serial);
+        e->revoked_at = (time_t)sqlite3_column_int64(st, 1);
+        e->reason = sqlite3_column_int(st, 2);
+    }
+    if (err == XB_OK && rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot list revoked certificates");
+    sqlite3_finalize(st);
+    if (err != XB_OK) {
+        free(list);
+        return err;
+    }
+    *out = list;
+    *n = count;
+    return XB_OK;
+}
+
+static xb_err xb_sq_crl_store(xb_sq *s, const xb_crl_state *st_new, const uint8_t *der,
+                              size_t der_len, xb_diag *d)
+{
+    sqlite3_stmt *st = s->stmt[XB_SQ_CRL_STORE];
+    int rc = sqlite3_bind_int64(st, 1, st_new->number);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, st_new->covers);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(st, 3, der, (sqlite3_uint64)der_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 4, (sqlite3_int64)st_new->this_update);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)st_new->next_update);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = rc == SQLITE_DONE ? XB_OK : xb_sq_fail(s, d, "cannot store the CRL");
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_crl_update_in_tx(xb_sq *s, xb_crl_stale_fn stale, xb_crl_build_fn build,
+                                     void *ctx, int *made, xb_diag *d)
+{
+    xb_crl_state st;
+    xb_err err = xb_sq_crl_state(&s->base, &st, d);
+    if (err != XB_OK || !stale(&st, ctx))
+        return err;
+    xb_revoked *list = NULL;
+    size_t n = 0;
+    err = xb_sq_revoked_list(s, &list, &n, d);
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    xb_crl_state next = {.number = st.number + 1, .revision = st.revision, .covers = st.revision};
+    if (err == XB_OK)
+        err = build(list, n, next.number, ctx, &der, &der_len, &next.this_update, &next.next_update,
+                    d);
+    if (err == XB_OK)
+        err = xb_sq_crl_store(s, &next, der, der_len, d);
+    if (err == XB_OK)
+        *made = 1;
+    free(der);
+    free(list);
+    return err;
+}
+
+static xb_err xb_sq_crl_update(xb_registry *r, xb_crl_stale_fn stale, xb_crl_build_fn build,
+                               void *ctx, int *made, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    xb_err err = xb_sq_begin(s, d);
+    if (err != XB_OK)
+        return err;
+    err = xb_sq_crl_update_in_tx(s, stale, build, ctx, made, d);
+    if (err == XB_OK && *made)
+        err = xb_sq_commit(s, d);
+    else
+        xb_sq_rollback(s); /* nothing written, or a failure */
+    if (err != XB_OK)
+        *made = 0;
+    return err;
+}
+
+static xb_err xb_sq_disable_revoke_in_tx(xb_sq *s, const char *reg_id, int reason, time_t when,
+                                         size_t *revoked, xb_diag *d)
+{
+    xb_err err = xb_sq_device_set_enabled(&s->base, reg_id, 0, d);
+    if (err != XB_OK)
+        return err;
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_REVOKE_DEVICE];
+    int rc = xb_sq_bind_id(st, 1, reg_id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)when);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 3, reason);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot revoke the device's certificates");
+    else
+        *revoked = (size_t)sqlite3_changes(s->db);
+    xb_sq_reset(st);
+    if (err == XB_OK && *revoked > 0)
+        err = xb_sq_run(s, XB_SQ_CRL_BUMP, d, "cannot mark the CRL stale");
+    return err;
+}
+
+static xb_err xb_sq_device_disable_revoke(xb_registry *r, const char *reg_id, int reason,
+                                          time_t when, size_t *revoked, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    xb_err err = xb_sq_begin(s, d);
+    if (err != XB_OK)
+        return err;
+    err = xb_sq_disable_revoke_in_tx(s, reg_id, reason, when, revoked, d);
+    if (err != XB_OK) {
+        xb_sq_rollback(s);
+        *revoked = 0;
         return err;
     }
     return xb_sq_commit(s, d);
@@ -912,4 +1140,8 @@ static const xb_registry_ops xb_sq_ops = {
     .current_cert = xb_sq_current_cert,
     .cert_get = xb_sq_cert_get,
     .cert_revoke = xb_sq_cert_revoke,
+    .crl_state = xb_sq_crl_state,
+    .crl_get = xb_sq_crl_get,
+    .crl_update = xb_sq_crl_update,
+    .device_disable_revoke = xb_sq_device_disable_revoke,
 };

@@ -37,6 +37,8 @@ static const struct xb_config_key {
     {"ca", "key", XB_KEY_PATH, offsetof(xb_config, ca_key), "", 0, 0},
     {"ca", "chain", XB_KEY_PATH, offsetof(xb_config, ca_chain), "", 0, 0},
     {"ca", "validity_days", XB_KEY_INT, offsetof(xb_config, validity_days), "365", 1, 3650},
+    {"crl", "next_update_hours", XB_KEY_INT, offsetof(xb_config, crl_next_update_hours), "24", 1,
+     7 * 24},
     {"ca", "subject_attributes", XB_KEY_STRING, offsetof(xb_config, subject_attributes),
      "C,ST,L,O,OU", 0, 0},
     {"registry", "db", XB_KEY_PATH, offsetof(xb_config, registry_db), "sqlite:xboot.db", 0, 0},

@@ -25,6 +25,8 @@ typedef struct xb_config {
     char *ca_chain;
     int validity_days;
     char *subject_attributes;
+    /* [crl] */
+    int crl_next_update_hours; /* CRL lifetime: nextUpdate = thisUpdate + this */
     /* [registry] */
     char *registry_db;
     /* [enroll] */

@@ -36,6 +36,7 @@ static const xb_route xb_routes[] = {
     {"/api/certificate", 1, 0, EVHTTP_REQ_POST, "POST", xb_route_xboot_certificate},
     {"/healthz", 0, 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_healthz},
     {"/metrics", 0, 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_metrics},
+    {"/crl", 0, 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", xb_route_crl},
     /* EST answers its own 404 and 405 (text/plain, per operation): every method goes in. */
     {"/.well-known/est", 0, 1, XB_ALL_METHODS, "", xb_route_est},
 };
@@ -106,13 +107,19 @@ static void xb_http_account(const xb_exchange *ex)
 
 void xb_http_reply_text(xb_exchange *ex, int status, const char *content_type, const char *text)
 {
+    xb_http_reply_bytes(ex, status, content_type, "no-store", text, strlen(text));
+}
+
+void xb_http_reply_bytes(xb_exchange *ex, int status, const char *content_type,
+                         const char *cache_control, const void *data, size_t len)
+{
     struct evkeyvalq *h = evhttp_request_get_output_headers(ex->req);
     evhttp_add_header(h, "Content-Type", content_type);
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "Cache-Control", cache_control);
     evhttp_add_header(h, "X-Request-Id", ex->request_id);
     struct evbuffer *body = evbuffer_new();
     if (body != NULL && evhttp_request_get_command(ex->req) != EVHTTP_REQ_HEAD)
-        evbuffer_add(body, text, strlen(text));
+        evbuffer_add(body, data, len);
     ex->status = status;
     xb_conn_rearm(ex->req);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ex->req);

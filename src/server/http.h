@@ -37,6 +37,9 @@ struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int
 void xb_http_reply_json(xb_exchange *ex, int status, const char *json);
 void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message);
 void xb_http_reply_text(xb_exchange *ex, int status, const char *content_type, const char *text);
+/* Any body (binary allowed) with the given Cache-Control. */
+void xb_http_reply_bytes(xb_exchange *ex, int status, const char *content_type,
+                         const char *cache_control, const void *data, size_t len);
 
 /* The route table, for metric labels. */
 size_t xb_http_route_count(void);
@@ -59,6 +62,7 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
 void xb_route_xboot_certificate(xb_exchange *ex);
 void xb_route_healthz(xb_exchange *ex);
 void xb_route_metrics(xb_exchange *ex);
+void xb_route_crl(xb_exchange *ex); /* route_crl.c */
 void xb_route_est(xb_exchange *ex); /* /.well-known/est/... (route_est.c) */
 
 #endif

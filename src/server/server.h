@@ -22,6 +22,12 @@ typedef struct xb_server {
     xb_metrics *metrics;           /* shared by all workers, mapped before fork */
     xb_metrics_slot *metrics_slot; /* this worker's */
     struct xb_est *est;            /* EST answers built at load (est_server.h); NULL: EST off */
+    /* The CRL this worker serves, as last read from the registry (route_crl.c): reloaded only
+     * when the stored CRL number changes, so requests copy bytes and sign nothing. */
+    uint8_t *crl_der;
+    size_t crl_len;
+    long long crl_number;
+    time_t crl_next_update;
 } xb_server;
 
 /* Bodies above this are refused (413) by the application; the transport caps at

@@ -1,5 +1,6 @@
 /* An xbootd worker: one libevent loop serving the HTTPS and plain listeners it was given. */
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -50,6 +51,8 @@ void xb_daemon_release(xb_daemon *dm)
 {
     xb_est_free(dm->srv.est);
     dm->srv.est = NULL;
+    free(dm->srv.crl_der);
+    dm->srv.crl_der = NULL;
     xb_ca_free(dm->srv.ca);
     SSL_CTX_free(dm->srv.ssl_ctx);
     xb_config_free(dm->cfg);

@@ -686,7 +686,7 @@ static void test_file_properties(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 2);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 3);
     xb_registry_close(r);
 
     sqlite3 *db = NULL;
@@ -697,13 +697,13 @@ static void test_file_properties(void **state)
     assert_string_equal((const char *)sqlite3_column_text(jm, 0), "wal");
     sqlite3_finalize(jm);
     /* A newer xboot migrated this file: an older one must refuse, not guess. */
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     xb_diag d = {{0}};
     assert_int_equal(xb_registry_open(f->url, &r, &d), XB_ERR_CONFIG);
     assert_null(r);
-    assert_non_null(strstr(d.msg, "schema version 3"));
+    assert_non_null(strstr(d.msg, "schema version 4"));
 }
 
 static void test_bad_urls(void **state)
@@ -996,7 +996,7 @@ static void test_migrate_v1(void **state)
     fixture *f = *state;
     make_v1_file(f, NULL);
     xb_registry *r = open_ok(f);
-    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 2);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 3);
     xb_device dev = get_ok(r, "dev-old");
     assert_int_equal(dev.cert_count, 1);
     assert_int_equal(dev.enrolled_at, 1600000100);
