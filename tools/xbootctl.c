@@ -23,12 +23,10 @@
 #include "xb_error.h"
 #include "xb_regid.h"
 #include "xb_util.h"
+#include "xbootctl.h"
 
-#define PROG "xbootctl"
 /* The environment name xbootd reads for its [registry] db key (XBOOT_<SECTION>_<KEY>). */
 #define DB_ENV "XBOOT_REGISTRY_DB"
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
     "Usage: " PROG " COMMAND [ARGS] [OPTIONS]\n"
@@ -50,8 +48,14 @@ static const char usage_text[] =
     "                          every certificate of it not yet revoked (reason R, default\n"
     "                          cessationOfOperation), all in one transaction.\n"
     "  device enable ID        Allow them again.\n"
-    "  cert list [--id ID]     Issued certificates, oldest first (of ID only with --id),\n"
-    "                          with when and why each revoked one was revoked.\n"
+    "  cert list [--device ID] [--json]\n"
+    "                          Issued certificates, oldest first (of ID only with --device,\n"
+    "                          also spelled --id), with when and why each revoked one was\n"
+    "                          revoked. --json: one JSON array (fields: docs/xbootctl.md).\n"
+    "  cert show SERIAL [--json]\n"
+    "                          One certificate: device, subject, status (valid, expired,\n"
+    "                          revoked), validity, when and from which address it was\n"
+    "                          issued, key SHA-256, revocation, then its PEM.\n"
     "  cert revoke SERIAL [--reason R]\n"
     "                          Revoke a certificate (serial in hex, as cert list shows it):\n"
     "                          xbootd refuses it for EST renewal and never sends it again,\n"
@@ -69,6 +73,7 @@ static const char usage_text[] =
     "of xbootd's [crl] next_update_hours.\n"
     "\n"
     "Options:\n"
+    "  --json       cert list, cert show: JSON instead of text\n"
     "  --db URL     registry database, e.g. sqlite:/var/lib/xboot/xboot.db; default: the\n"
     "               " DB_ENV " environment variable (as for xbootd)\n"
     "  -h, --help   show this help\n"
@@ -79,28 +84,6 @@ static const char usage_text[] =
 
 /* ---- command line ---- */
 
-enum {
-    OPT_DB = 1 << 0,
-    OPT_DIR = 1 << 1,
-    OPT_KEY_TYPE = 1 << 2,
-    OPT_ORG = 1 << 3,
-    OPT_ID = 1 << 4,
-    OPT_REASON = 1 << 5,
-    OPT_CA = 1 << 6,
-    OPT_OUT = 1 << 7,
-    OPT_PEM = 1 << 8,
-    OPT_REVOKE = 1 << 9,
-    OPT_HOURS = 1 << 10,
-};
-
-typedef struct ctl_opts {
-    const char *db, *dir, *key_type, *org, *id, *reason, *ca, *out, *pem, *revoke, *hours;
-    unsigned given; /* OPT_* bits */
-    int help;
-    int npos;
-    char **pos; /* positional arguments after the command words */
-} ctl_opts;
-
 typedef struct ctl_cmd {
     const char *group, *verb; /* verb NULL: the group is the whole command */
     unsigned allowed;         /* OPT_* bits this command accepts */
@@ -109,9 +92,7 @@ typedef struct ctl_cmd {
     int (*run)(const ctl_opts *o);
 } ctl_cmd;
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -122,9 +103,7 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static int failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int failure(const char *fmt, ...)
+int failure(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -135,7 +114,7 @@ static int failure(const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-static int failure_diag(const xb_diag *d, xb_err err)
+int failure_diag(const xb_diag *d, xb_err err)
 {
     return failure("%s", xb_diag_message(d, err));
 }
@@ -163,8 +142,10 @@ static const char *opt_name(unsigned bit)
         return "--revoke";
     case OPT_HOURS:
         return "--next-update-hours";
+    case OPT_JSON:
+        return "--json";
     default:
-        return "--id";
+        return "--id (--device)";
     }
 }
 
@@ -177,6 +158,8 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         {"key-type", required_argument, NULL, OPT_KEY_TYPE},
         {"org", required_argument, NULL, OPT_ORG},
         {"id", required_argument, NULL, OPT_ID},
+        {"device", required_argument, NULL, OPT_ID}, /* the same option: issue 6's name */
+        {"json", no_argument, NULL, OPT_JSON},
         {"reason", required_argument, NULL, OPT_REASON},
         {"ca", required_argument, NULL, OPT_CA},
         {"out", required_argument, NULL, OPT_OUT},
@@ -190,7 +173,7 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         [OPT_DB] = &o->db,         [OPT_DIR] = &o->dir,     [OPT_KEY_TYPE] = &o->key_type,
         [OPT_ORG] = &o->org,       [OPT_ID] = &o->id,       [OPT_REASON] = &o->reason,
         [OPT_CA] = &o->ca,         [OPT_OUT] = &o->out,     [OPT_PEM] = &o->pem,
-        [OPT_REVOKE] = &o->revoke, [OPT_HOURS] = &o->hours,
+        [OPT_REVOKE] = &o->revoke, [OPT_HOURS] = &o->hours, [OPT_JSON] = &o->json,
     };
     opterr = 0; /* our own messages, with the usage hint */
     int c;
@@ -235,7 +218,7 @@ static int sqlite_file_missing(const char *url)
 }
 
 /* Returns -1 with *out open, else the exit status. */
-static int open_registry(const ctl_opts *o, int create, xb_registry **out)
+int open_registry(const ctl_opts *o, int create, xb_registry **out)
 {
     const char *url = db_url(o);
     if (url == NULL)
@@ -248,7 +231,7 @@ static int open_registry(const ctl_opts *o, int create, xb_registry **out)
     return err == XB_OK ? -1 : failure_diag(&d, err);
 }
 
-static void format_time(time_t t, char *buf, size_t len)
+void format_time(time_t t, char *buf, size_t len)
 {
     if (t == 0)
         snprintf(buf, len, "-");
@@ -406,7 +389,7 @@ static int cmd_device_list(const ctl_opts *o)
 
 /* ---- device show / enable / disable ---- */
 
-static const char *reason_name(const xb_cert_record *rec)
+const char *reason_name(const xb_cert_record *rec)
 {
     const char *name = xb_revocation_reason_name(rec->revocation_reason);
     return name != NULL ? name : "unknown";
@@ -512,66 +495,6 @@ static int cmd_device_enable(const ctl_opts *o)
     return set_enabled(o, 1);
 }
 
-/* ---- cert list ---- */
-
-typedef struct cert_widths {
-    int serial, reg_id;
-} cert_widths;
-
-static xb_err widen_cert(const xb_cert_record *rec, void *ctx)
-{
-    cert_widths *w = ctx;
-    int s = (int)strlen(rec->serial), id = (int)strlen(rec->reg_id);
-    if (s > w->serial)
-        w->serial = s;
-    if (id > w->reg_id)
-        w->reg_id = id;
-    return XB_OK;
-}
-
-static xb_err print_cert_row(const xb_cert_record *rec, void *ctx)
-{
-    const cert_widths *w = ctx;
-    char not_before[32], not_after[32], revoked[32];
-    format_time(rec->not_before, not_before, sizeof not_before);
-    format_time(rec->not_after, not_after, sizeof not_after);
-    format_time(rec->revoked_at, revoked, sizeof revoked);
-    printf("%-*s  %-*s  %-20s  %-20s  %-20s  %-20s  %s\n", w->serial, rec->serial, w->reg_id,
-           rec->reg_id, not_before, not_after, revoked,
-           rec->revoked_at != 0 ? reason_name(rec) : "-", rec->subject);
-    return XB_OK;
-}
-
-static xb_err list_certs(xb_registry *r, const char *reg_id, xb_diag *d)
-{
-    /* An unknown --id is a mistake worth saying, not an empty table. */
-    if (reg_id != NULL) {
-        xb_device dev;
-        xb_err err = xb_registry_device_get(r, reg_id, &dev, d);
-        if (err != XB_OK)
-            return err;
-    }
-    cert_widths w = {(int)strlen("SERIAL"), (int)strlen("ID")};
-    xb_err err = xb_registry_cert_each(r, reg_id, widen_cert, &w, d);
-    if (err != XB_OK)
-        return err;
-    printf("%-*s  %-*s  %-20s  %-20s  %-20s  %-20s  %s\n", w.serial, "SERIAL", w.reg_id, "ID",
-           "NOT BEFORE", "NOT AFTER", "REVOKED", "REASON", "SUBJECT");
-    return xb_registry_cert_each(r, reg_id, print_cert_row, &w, d);
-}
-
-static int cmd_cert_list(const ctl_opts *o)
-{
-    xb_registry *r = NULL;
-    int rc = open_registry(o, 0, &r);
-    if (rc >= 0)
-        return rc;
-    xb_diag d = {{0}};
-    xb_err err = list_certs(r, o->id, &d);
-    xb_registry_close(r);
-    return err == XB_OK ? EXIT_OK : failure_diag(&d, err);
-}
-
 /* ---- CRL ---- */
 
 /* --next-update-hours, checked before anything is opened. Returns -1 when valid. */
@@ -671,7 +594,7 @@ static int cmd_crl(const ctl_opts *o)
  * even number of digits), from what an operator may paste: cert list's form, openssl's
  * uppercase (x509 -serial) or colon-separated (x509 -text) one, or one leading zero short.
  * Returns -1 if it is not a serial at all. */
-static int normalize_serial(const char *in, char *out, size_t size)
+int normalize_serial(const char *in, char *out, size_t size)
 {
     size_t n = 0;
     for (const char *p = in; *p != '\0'; p++) {
@@ -756,7 +679,8 @@ static const ctl_cmd commands[] = {
     {"device", "disable", OPT_DB | OPT_REVOKE | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1,
      "registration ID", cmd_device_disable},
     {"device", "enable", OPT_DB, 1, 1, "registration ID", cmd_device_enable},
-    {"cert", "list", OPT_DB | OPT_ID, 0, 0, NULL, cmd_cert_list},
+    {"cert", "list", OPT_DB | OPT_ID | OPT_JSON, 0, 0, NULL, cmd_cert_list},
+    {"cert", "show", OPT_DB | OPT_JSON, 1, 1, "serial", cmd_cert_show},
     {"cert", "revoke", OPT_DB | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1, "serial", cmd_cert_revoke},
     {"crl", NULL, OPT_DB | OPT_OUT | OPT_CA | OPT_PEM | OPT_HOURS, 0, 0, NULL, cmd_crl},
 };
