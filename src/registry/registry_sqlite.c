@@ -832,25 +832,34 @@ static xb_err xb_sq_take_cert(sqlite3_stmt *st, xb_cert_record *out, uint8_t **d
     return XB_OK;
 }
 
-static xb_err xb_sq_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
-                                 uint8_t **der, size_t *der_len, xb_diag *d)
+/* Step a bound single-certificate query: the row into out (DER copied), XB_ERR_NOT_FOUND with
+ * `none` as the message when there is no row. The statement is reset either way. */
+static xb_err xb_sq_one_cert(xb_sq *s, sqlite3_stmt *st, int rc, xb_cert_record *out, uint8_t **der,
+                             size_t *der_len, const char *none, xb_diag *d)
 {
-    xb_sq *s = xb_sq_of(r);
-    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_CURRENT];
-    int rc = xb_sq_bind_id(st, 1, reg_id);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     xb_err err = XB_OK;
     if (rc == SQLITE_ROW)
         err = xb_sq_take_cert(st, out, der, der_len, d);
     else if (rc == SQLITE_DONE)
-        err = xb_fail(d, XB_ERR_NOT_FOUND, "device %s has no certificate", reg_id);
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "%s", none);
     else
-        err = xb_sq_fail(s, d, "cannot read the current certificate");
+        err = xb_sq_fail(s, d, "cannot read a certificate");
     if (err != XB_OK)
         memset(out, 0, sizeof *out); /* no pointer into the row survives the reset */
     xb_sq_reset(st);
     return err;
+}
+
+static xb_err xb_sq_current_cert(xb_registry *r, const char *reg_id, xb_cert_record *out,
+                                 uint8_t **der, size_t *der_len, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_CERT_CURRENT];
+    char none[XB_REGID_MAX + 40];
+    snprintf(none, sizeof none, "device %s has no certificate", reg_id);
+    return xb_sq_one_cert(s, st, xb_sq_bind_id(st, 1, reg_id), out, der, der_len, none, d);
 }
 
 static xb_err xb_sq_cert_get(xb_registry *r, const char *serial, xb_cert_record *out, uint8_t **der,
@@ -858,20 +867,10 @@ static xb_err xb_sq_cert_get(xb_registry *r, const char *serial, xb_cert_record 
 {
     xb_sq *s = xb_sq_of(r);
     sqlite3_stmt *st = s->stmt[XB_SQ_CERT_GET];
-    int rc = sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    xb_err err = XB_OK;
-    if (rc == SQLITE_ROW)
-        err = xb_sq_take_cert(st, out, der, der_len, d);
-    else if (rc == SQLITE_DONE)
-        err = xb_fail(d, XB_ERR_NOT_FOUND, "no certificate has serial %s", serial);
-    else
-        err = xb_sq_fail(s, d, "cannot read a certificate");
-    if (err != XB_OK)
-        memset(out, 0, sizeof *out);
-    xb_sq_reset(st);
-    return err;
+    char none[96];
+    snprintf(none, sizeof none, "no certificate has serial %.60s", serial);
+    return xb_sq_one_cert(s, st, sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC), out, der,
+                          der_len, none, d);
 }
 
 static xb_err xb_sq_already_revoked(const char *serial, time_t at, int reason, xb_diag *d)
