@@ -14,12 +14,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ca.h"
 #include "crl_publish.h"
 #include "registry.h"
+#include "xb_credential.h"
 #include "xb_error.h"
 #include "xb_regid.h"
 #include "xb_util.h"
@@ -39,9 +41,17 @@ static const char usage_text[] =
     "      rsa-3072. NAME: the O= of the subjects (default XBoot). Refuses to overwrite.\n"
     "\n"
     "Registry (all take --db URL):\n"
-    "  device add ID...        Register devices. All or nothing: if any ID is invalid or\n"
-    "                          already registered, none is added.\n"
-    "  device list             One line per device.\n"
+    "  device add ID... [--secret | --group NAME]\n"
+    "                          Register devices. All or nothing: if any ID is invalid or\n"
+    "                          already registered, none is added. --secret: each gets a new\n"
+    "                          256-bit enrollment secret, printed once (only its hash is\n"
+    "                          kept). --group: each enrolls with its key derived from\n"
+    "                          group NAME's. Neither: the API key, if any, is all it needs.\n"
+    "  device import FILE.csv  Register the devices of a factory list, one per line:\n"
+    "                          ID[,sha256:HEX | ,GROUP]. All or nothing: the first bad line\n"
+    "                          is named and nothing is imported.\n"
+    "  device list             One line per device: state (allowed, enrolled, disabled),\n"
+    "                          source, created, enrolled, certificates.\n"
     "  device show ID          One device and its certificates.\n"
     "  device disable ID [--revoke [--reason R]] [--ca DIR]\n"
     "                          Refuse further enrollments of ID; with --revoke, also revoke\n"
@@ -63,6 +73,10 @@ static const char usage_text[] =
     "                          case: unspecified (default), keyCompromise, cACompromise,\n"
     "                          affiliationChanged, superseded, cessationOfOperation,\n"
     "                          privilegeWithdrawn (certificateHold is not supported).\n"
+    "  group add NAME          Create an enrollment group; its key is printed once.\n"
+    "  group derive NAME ID    Print device ID's key in group NAME:\n"
+    "                          Base64(HMAC-SHA256(group key, ID)), as Azure DPS derives it.\n"
+    "  group list              One line per group.\n"
     "  crl --out FILE [--ca DIR] [--pem]\n"
     "                          Write the current CRL (DER, or PEM with --pem). With --ca,\n"
     "                          sign a new one first if the stored one is stale.\n"
@@ -144,6 +158,10 @@ static const char *opt_name(unsigned bit)
         return "--next-update-hours";
     case OPT_JSON:
         return "--json";
+    case OPT_SECRET:
+        return "--secret";
+    case OPT_GROUP:
+        return "--group";
     default:
         return "--id (--device)";
     }
@@ -166,6 +184,8 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         {"pem", no_argument, NULL, OPT_PEM},
         {"revoke", no_argument, NULL, OPT_REVOKE},
         {"next-update-hours", required_argument, NULL, OPT_HOURS},
+        {"secret", no_argument, NULL, OPT_SECRET},
+        {"group", required_argument, NULL, OPT_GROUP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -174,6 +194,7 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         [OPT_ORG] = &o->org,       [OPT_ID] = &o->id,       [OPT_REASON] = &o->reason,
         [OPT_CA] = &o->ca,         [OPT_OUT] = &o->out,     [OPT_PEM] = &o->pem,
         [OPT_REVOKE] = &o->revoke, [OPT_HOURS] = &o->hours, [OPT_JSON] = &o->json,
+        [OPT_SECRET] = &o->secret, [OPT_GROUP] = &o->group,
     };
     opterr = 0; /* our own messages, with the usage hint */
     int c;
@@ -319,8 +340,73 @@ static int check_not_registered(xb_registry *r, int n, char **ids)
     return dup > 0 ? failure("no device added") : EXIT_OK;
 }
 
+/* The specs of o's IDs, each with its credential: a fresh secret (its hash in hashes[i], the
+ * secret itself in secrets[i] to print once) or the --group. */
+static int device_specs(const ctl_opts *o, xb_device_spec *specs, uint8_t (*hashes)[32],
+                        char (*secrets)[XB_CREDENTIAL_B64_LEN + 1])
+{
+    for (int i = 0; i < o->npos; i++) {
+        specs[i].reg_id = o->pos[i];
+        specs[i].group = o->group;
+        if (o->secret == NULL)
+            continue;
+        if (xb_secret_generate(secrets[i]) != 0)
+            return failure("cannot generate a secret: the random generator failed");
+        xb_secret_hash(secrets[i], strlen(secrets[i]), hashes[i]);
+        specs[i].secret_sha256 = hashes[i];
+    }
+    return EXIT_OK;
+}
+
+static void print_added(const ctl_opts *o, char (*secrets)[XB_CREDENTIAL_B64_LEN + 1])
+{
+    for (int i = 0; i < o->npos; i++) {
+        if (o->secret != NULL)
+            printf("added %s secret %s\n", o->pos[i], secrets[i]);
+        else if (o->group != NULL)
+            printf("added %s to group %s\n", o->pos[i], o->group);
+        else
+            printf("added %s\n", o->pos[i]);
+    }
+    if (o->secret != NULL)
+        fputs(PROG ": each secret is shown this once; xbootd keeps only its SHA-256. Put it on "
+                   "the device (HTTP Basic password, user-id = registration ID).\n",
+              stderr);
+}
+
+static int add_devices(const ctl_opts *o, xb_registry *r)
+{
+    size_t n = (size_t)o->npos;
+    xb_device_spec *specs = calloc(n, sizeof *specs);
+    uint8_t(*hashes)[32] = calloc(n, sizeof *hashes);
+    char(*secrets)[XB_CREDENTIAL_B64_LEN + 1] = calloc(n, sizeof *secrets);
+    int rc = specs && hashes && secrets ? device_specs(o, specs, hashes, secrets)
+                                        : failure("out of memory");
+    if (rc == EXIT_OK) {
+        /* Still atomic: another admin may add one of them between the check and here, and an
+         * ID may be listed twice; then the batch fails as a whole. */
+        xb_diag d = {{0}};
+        xb_err err = xb_registry_device_add_many(r, specs, n, NULL, &d);
+        if (err != XB_OK)
+            rc = failure("%s; no device added", xb_diag_message(&d, err));
+        else
+            print_added(o, secrets);
+    }
+    if (secrets != NULL)
+        OPENSSL_cleanse(secrets, n * sizeof *secrets);
+    free(secrets);
+    free(hashes);
+    free(specs);
+    return rc;
+}
+
 static int cmd_device_add(const ctl_opts *o)
 {
+    if (o->secret != NULL && o->group != NULL)
+        return usage_error("a device enrolls with a --secret or as a member of a --group, not both");
+    if (o->group != NULL && !xb_group_name_valid(o->group))
+        return usage_error("invalid group name '%s': 1..%d characters of [A-Za-z0-9._-]", o->group,
+                           XB_GROUP_NAME_MAX);
     int rc = check_ids(o->npos, o->pos);
     if (rc != EXIT_OK)
         return rc;
@@ -329,19 +415,8 @@ static int cmd_device_add(const ctl_opts *o)
     if (rc >= 0)
         return rc;
     rc = check_not_registered(r, o->npos, o->pos);
-    if (rc == EXIT_OK) {
-        /* Still atomic: another admin may add one of them between the check and here, and an
-         * ID may be listed twice; then the batch fails as a whole. */
-        xb_diag d = {{0}};
-        xb_err err =
-            xb_registry_device_add_many(r, (const char *const *)o->pos, (size_t)o->npos, NULL, &d);
-        if (err != XB_OK) {
-            rc = failure("%s; no device added", xb_diag_message(&d, err));
-        } else {
-            for (int i = 0; i < o->npos; i++)
-                printf("added %s\n", o->pos[i]);
-        }
-    }
+    if (rc == EXIT_OK)
+        rc = add_devices(o, r);
     xb_registry_close(r);
     return rc;
 }
@@ -363,8 +438,8 @@ static xb_err print_device_row(const xb_device *dev, void *ctx)
     char created[32], enrolled[32];
     format_time(dev->created_at, created, sizeof created);
     format_time(dev->enrolled_at, enrolled, sizeof enrolled);
-    printf("%-*s  %-8s  %-9s  %-20s  %-20s  %lld\n", width, dev->reg_id,
-           dev->enabled ? "enabled" : "disabled", dev->source, created, enrolled, dev->cert_count);
+    printf("%-*s  %-8s  %-9s  %-20s  %-20s  %lld\n", width, dev->reg_id, xb_device_state(dev),
+           dev->source, created, enrolled, dev->cert_count);
     return XB_OK;
 }
 
@@ -415,7 +490,12 @@ static void print_device(const xb_device *dev)
     format_time(dev->created_at, created, sizeof created);
     format_time(dev->enrolled_at, enrolled, sizeof enrolled);
     printf("id:           %s\n", dev->reg_id);
-    printf("state:        %s\n", dev->enabled ? "enabled" : "disabled");
+    printf("state:        %s\n", xb_device_state(dev));
+    printf("credential:   %s\n", dev->has_secret        ? "secret"
+                                   : dev->group[0] != '\0' ? "group"
+                                                          : "none");
+    if (dev->group[0] != '\0')
+        printf("group:        %s\n", dev->group);
     printf("source:       %s\n", dev->source);
     printf("created:      %s\n", created);
     printf("enrolled:     %s\n", enrolled);
@@ -673,7 +753,8 @@ static int cmd_help(const ctl_opts *o)
 static const ctl_cmd commands[] = {
     {"help", NULL, 0, 0, -1, NULL, cmd_help},
     {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, NULL, cmd_ca_init},
-    {"device", "add", OPT_DB, 1, -1, "registration IDs", cmd_device_add},
+    {"device", "add", OPT_DB | OPT_SECRET | OPT_GROUP, 1, -1, "registration IDs", cmd_device_add},
+    {"device", "import", OPT_DB, 1, 1, "CSV file", cmd_device_import},
     {"device", "list", OPT_DB, 0, 0, NULL, cmd_device_list},
     {"device", "show", OPT_DB, 1, 1, "registration ID", cmd_device_show},
     {"device", "disable", OPT_DB | OPT_REVOKE | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1,
@@ -682,6 +763,9 @@ static const ctl_cmd commands[] = {
     {"cert", "list", OPT_DB | OPT_ID | OPT_JSON, 0, 0, NULL, cmd_cert_list},
     {"cert", "show", OPT_DB | OPT_JSON, 1, 1, "serial", cmd_cert_show},
     {"cert", "revoke", OPT_DB | OPT_REASON | OPT_CA | OPT_HOURS, 1, 1, "serial", cmd_cert_revoke},
+    {"group", "add", OPT_DB, 1, 1, "group name", cmd_group_add},
+    {"group", "derive", OPT_DB, 2, 2, "group name and registration ID", cmd_group_derive},
+    {"group", "list", OPT_DB, 0, 0, NULL, cmd_group_list},
     {"crl", NULL, OPT_DB | OPT_OUT | OPT_CA | OPT_PEM | OPT_HOURS, 0, 0, NULL, cmd_crl},
 };
 

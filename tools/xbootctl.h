@@ -26,10 +26,13 @@ enum {
     OPT_REVOKE = 1 << 9,
     OPT_HOURS = 1 << 10,
     OPT_JSON = 1 << 11,
+    OPT_SECRET = 1 << 12,
+    OPT_GROUP = 1 << 13,
 };
 
 typedef struct ctl_opts {
     const char *db, *dir, *key_type, *org, *id, *reason, *ca, *out, *pem, *revoke, *hours, *json;
+    const char *secret, *group;
     unsigned given; /* OPT_* bits */
     int help;
     int npos;
@@ -52,5 +55,13 @@ int normalize_serial(const char *in, char *out, size_t size);
 
 int cmd_cert_list(const ctl_opts *o);
 int cmd_cert_show(const ctl_opts *o);
+
+/* Factory lists (tools/xbootctl_import.c). */
+int cmd_device_import(const ctl_opts *o);
+
+/* Enrollment groups (tools/xbootctl_group.c). */
+int cmd_group_add(const ctl_opts *o);
+int cmd_group_derive(const ctl_opts *o);
+int cmd_group_list(const ctl_opts *o);
 
 #endif

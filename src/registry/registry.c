@@ -129,23 +129,65 @@ xb_err xb_registry_ping(xb_registry *r, xb_diag *d)
     return err != XB_OK ? err : r->ops->ping(r, d);
 }
 
-xb_err xb_registry_device_add(xb_registry *r, const char *reg_id, xb_diag *d)
+int xb_group_name_valid(const char *name)
 {
-    return xb_registry_device_add_many(r, &reg_id, 1, NULL, d);
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || n > XB_GROUP_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
 }
 
-xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+static xb_err xb_registry_check_group_name(const char *name, xb_diag *d)
+{
+    if (xb_group_name_valid(name))
+        return XB_OK;
+    return xb_fail(d, XB_ERR_INVALID_ARGUMENT,
+                   "invalid group name \"%.80s\": 1..%d characters of [A-Za-z0-9._-]",
+                   name ? name : "", XB_GROUP_NAME_MAX);
+}
+
+const char *xb_device_state(const xb_device *dev)
+{
+    if (!dev->enabled)
+        return "disabled";
+    return dev->enrolled_at != 0 ? "enrolled" : "allowed";
+}
+
+xb_err xb_registry_device_add(xb_registry *r, const char *reg_id, xb_diag *d)
+{
+    xb_device_spec spec = {.reg_id = reg_id};
+    return xb_registry_device_add_many(r, &spec, 1, NULL, d);
+}
+
+static xb_err xb_registry_check_spec(const xb_device_spec *spec, xb_diag *d)
+{
+    xb_err err = xb_registry_check_id(spec->reg_id, d);
+    if (err == XB_OK && spec->group != NULL)
+        err = xb_registry_check_group_name(spec->group, d);
+    if (err == XB_OK && spec->group != NULL && spec->secret_sha256 != NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT,
+                      "device %s: a secret or a group, not both", spec->reg_id);
+    return err;
+}
+
+xb_err xb_registry_device_add_many(xb_registry *r, const xb_device_spec *devices, size_t n,
                                    size_t *bad, xb_diag *d)
 {
     xb_err err = xb_registry_check_handle(r, d);
     if (err != XB_OK)
         return err;
-    if (n > 0 && reg_ids == NULL)
-        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no registration IDs");
-    /* All IDs are checked before the backend is asked for anything, so an invalid one
+    if (n > 0 && devices == NULL)
+        return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no devices");
+    /* All specs are checked before the backend is asked for anything, so an invalid one
      * anywhere in the batch leaves the registry untouched. */
     for (size_t i = 0; i < n; i++) {
-        err = xb_registry_check_id(reg_ids[i], d);
+        err = xb_registry_check_spec(&devices[i], d);
         if (err != XB_OK) {
             if (bad != NULL)
                 *bad = i;
@@ -154,7 +196,38 @@ xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, s
     }
     if (n == 0)
         return XB_OK;
-    return r->ops->device_add_many(r, reg_ids, n, bad, d);
+    return r->ops->device_add_many(r, devices, n, bad, d);
+}
+
+xb_err xb_registry_group_add(xb_registry *r, const char *name, const uint8_t *key, size_t key_len,
+                             xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_group_name(name, d);
+    if (err == XB_OK && (key == NULL || key_len < XB_GROUP_KEY_MIN || key_len > XB_GROUP_KEY_MAX))
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "a group key is %d..%d bytes, not %zu",
+                      XB_GROUP_KEY_MIN, XB_GROUP_KEY_MAX, key == NULL ? (size_t)0 : key_len);
+    return err != XB_OK ? err : r->ops->group_add(r, name, key, key_len, d);
+}
+
+xb_err xb_registry_group_get(xb_registry *r, const char *name, xb_group *out, xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK)
+        err = xb_registry_check_group_name(name, d);
+    if (err == XB_OK && out == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output group");
+    return err != XB_OK ? err : r->ops->group_get(r, name, out, d);
+}
+
+xb_err xb_registry_group_each(xb_registry *r, xb_err (*fn)(const xb_group *, void *), void *ctx,
+                              xb_diag *d)
+{
+    xb_err err = xb_registry_check_handle(r, d);
+    if (err == XB_OK && fn == NULL)
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no callback");
+    return err != XB_OK ? err : r->ops->group_each(r, fn, ctx, d);
 }
 
 xb_err xb_registry_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d)
@@ -211,6 +284,8 @@ static xb_err xb_registry_check_record(const xb_cert_record *rec, xb_diag *d)
     if (rec->der == NULL || rec->der_len == 0)
         return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: certificate record %s has no DER",
                        rec->serial);
+    if (rec->new_group != NULL && xb_registry_check_group_name(rec->new_group, d) != XB_OK)
+        return XB_ERR_INVALID_ARGUMENT;
     return xb_registry_check_id(rec->reg_id, d);
 }
 

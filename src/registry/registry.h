@@ -15,14 +15,50 @@
 
 typedef struct xb_registry xb_registry;
 
+/* Enrollment groups: a group key from which each member's key is derived (policy.h). */
+#define XB_GROUP_NAME_MAX 64
+#define XB_GROUP_KEY_MIN 16
+#define XB_GROUP_KEY_MAX 64
+/* A per-device enrollment secret is stored as its SHA-256 only (docs/security.md says why a
+ * fast hash is enough for a 256-bit random secret). */
+#define XB_SECRET_HASH_LEN 32
+
+/* 1 if name may name a group: 1..XB_GROUP_NAME_MAX of [A-Za-z0-9._-]. Never ':' so that an
+ * import line's second field is either a secret hash ("sha256:...") or a group name. */
+int xb_group_name_valid(const char *name);
+
 typedef struct xb_device {
     char reg_id[XB_REGID_MAX + 1];
     int enabled;
-    char source[16]; /* "allowlist" (added by an operator) or "open" (open-mode enrollment) */
+    /* How the row came to be: "allowlist" (an operator added it), "open" (open-mode
+     * enrollment), "group" (first enrollment with a group-derived key), "idevid" (first
+     * enrollment with a manufacturer certificate). */
+    char source[16];
     time_t created_at;
     time_t enrolled_at;   /* 0 if never enrolled */
     long long cert_count; /* certificates issued to it */
+    /* The bootstrap credential the device must present ("" and 0: none, see policy.h). */
+    char group[XB_GROUP_NAME_MAX + 1];
+    int has_secret;
+    uint8_t secret_sha256[XB_SECRET_HASH_LEN];
 } xb_device;
+
+/* The lifecycle state shown to operators: "disabled", "enrolled" or "allowed". */
+const char *xb_device_state(const xb_device *dev);
+
+/* A device to register, with the credential it will enroll with (both NULL: none). */
+typedef struct xb_device_spec {
+    const char *reg_id;
+    const uint8_t *secret_sha256; /* XB_SECRET_HASH_LEN bytes, or NULL */
+    const char *group;            /* an existing group's name, or NULL */
+} xb_device_spec;
+
+typedef struct xb_group {
+    char name[XB_GROUP_NAME_MAX + 1];
+    uint8_t key[XB_GROUP_KEY_MAX];
+    size_t key_len;
+    time_t created_at;
+} xb_group;
 
 typedef struct xb_cert_record {
     char serial[2 * 20 + 1]; /* lowercase hex, the certificate serial */
@@ -41,6 +77,12 @@ typedef struct xb_cert_record {
      * device, recorded even when the rules forbid re-enrollment (allow_reenroll = 0). The
      * device must still exist and be enabled. */
     int renewal;
+    /* record_issuance only, not stored with the certificate: when the device has no row, create
+     * it with this source ("open", "group", "idevid") and group (NULL: none) in the same
+     * transaction. NULL: an unknown device is refused. The policy sets it for a device whose
+     * credential vouches for it without a row (a group key, a manufacturer certificate). */
+    const char *new_source;
+    const char *new_group;
 } xb_cert_record;
 
 /* Why a certificate was revoked: the CRLReason codes of RFC 5280 section 5.3.1, stored as
@@ -79,13 +121,27 @@ void xb_registry_close(xb_registry *r);
 /* A cheap round trip: is the registry usable now? */
 xb_err xb_registry_ping(xb_registry *r, xb_diag *d);
 
-/* XB_ERR_INVALID_REGISTRATION_ID for a bad ID, XB_ERR_EXISTS if already registered. */
+/* XB_ERR_INVALID_REGISTRATION_ID for a bad ID, XB_ERR_EXISTS if already registered. A device
+ * added so needs no credential beyond the API key, if one is configured (the weakest). */
 xb_err xb_registry_device_add(xb_registry *r, const char *reg_id, xb_diag *d);
 /* Add n devices in one transaction: all of them or none. Same errors as device_add (an ID
- * listed twice is XB_ERR_EXISTS); then *bad (if not NULL) is the index of the first offending
- * ID. One durable commit for the batch, so bulk imports do not pay one fsync per device. */
-xb_err xb_registry_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+ * listed twice is XB_ERR_EXISTS), XB_ERR_INVALID_ARGUMENT for a spec with both a secret and a
+ * group or an invalid group name, XB_ERR_NOT_FOUND for a group that does not exist; then *bad
+ * (if not NULL) is the index of the first offending spec. One durable commit for the batch, so
+ * bulk imports do not pay one fsync per device. */
+xb_err xb_registry_device_add_many(xb_registry *r, const xb_device_spec *devices, size_t n,
                                    size_t *bad, xb_diag *d);
+
+/* Create a group with this key (XB_GROUP_KEY_MIN..XB_GROUP_KEY_MAX bytes): XB_ERR_EXISTS if
+ * the name is taken. The key is stored as is: the server needs it to derive member keys, so
+ * the registry file is as secret as the key (docs/security.md). */
+xb_err xb_registry_group_add(xb_registry *r, const char *name, const uint8_t *key, size_t key_len,
+                             xb_diag *d);
+/* XB_ERR_NOT_FOUND if absent. */
+xb_err xb_registry_group_get(xb_registry *r, const char *name, xb_group *out, xb_diag *d);
+/* Calls fn for every group, ordered by name; stops early (returning fn's error) if fn fails. */
+xb_err xb_registry_group_each(xb_registry *r, xb_err (*fn)(const xb_group *, void *), void *ctx,
+                              xb_diag *d);
 /* XB_ERR_DEVICE_UNKNOWN if absent. */
 xb_err xb_registry_device_get(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d);
 xb_err xb_registry_device_set_enabled(xb_registry *r, const char *reg_id, int enabled, xb_diag *d);

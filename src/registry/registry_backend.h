@@ -11,8 +11,15 @@
 typedef struct xb_registry_ops {
     void (*close)(xb_registry *r);
     xb_err (*ping)(xb_registry *r, xb_diag *d);
-    xb_err (*device_add_many)(xb_registry *r, const char *const *reg_ids, size_t n, size_t *bad,
-                              xb_diag *d);
+    /* every spec validated: ID, group name, not both credentials */
+    xb_err (*device_add_many)(xb_registry *r, const xb_device_spec *devices, size_t n,
+                              size_t *bad, xb_diag *d);
+    /* name valid, key_len in range */
+    xb_err (*group_add)(xb_registry *r, const char *name, const uint8_t *key, size_t key_len,
+                        xb_diag *d);
+    xb_err (*group_get)(xb_registry *r, const char *name, xb_group *out, xb_diag *d);
+    xb_err (*group_each)(xb_registry *r, xb_err (*fn)(const xb_group *, void *), void *ctx,
+                         xb_diag *d);
     xb_err (*device_get)(xb_registry *r, const char *reg_id, xb_device *out, xb_diag *d);
     xb_err (*device_set_enabled)(xb_registry *r, const char *reg_id, int enabled, xb_diag *d);
     xb_err (*device_each)(xb_registry *r, xb_err (*fn)(const xb_device *, void *), void *ctx,

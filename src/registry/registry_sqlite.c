@@ -10,14 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "xb_util.h"
 
-#define XB_SQ_SCHEMA_VERSION 3
+#define XB_SQ_SCHEMA_VERSION 4
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
 /* How long a writer naps while another holds the write lock. SQLite's own busy_timeout naps
  * 1, 2, 5, 10... ms, far longer than a group commit holds the lock (~0.2 ms): two workers
@@ -71,18 +73,31 @@ static const char xb_sq_schema_v3[] =
     "  next_update INTEGER"
     ");"
     "INSERT INTO crl (id, number, revision, covers) VALUES (1, 0, 0, 0);";
+
+/* Version 4: bootstrap credentials. A device holds at most one: the SHA-256 of its secret, or
+ * the group whose key its own key is derived from. A group's key is kept as is: the server
+ * derives member keys from it (registry.h). */
+static const char xb_sq_schema_v4[] =
+    "CREATE TABLE groups ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  key BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "ALTER TABLE devices ADD COLUMN secret_sha256 BLOB;"
+    "ALTER TABLE devices ADD COLUMN group_name TEXT REFERENCES groups(name);";
 /* clang-format on */
 
 /* The schema's history: step i takes a file from version i to i + 1, and a new file (version
  * 0) runs them all, so a fresh registry and a migrated one can never differ. Append only: a
  * step that has shipped must never change, since files it migrated are not migrated again. */
-static const char *const xb_sq_migrations[] = {xb_sq_schema_v1, xb_sq_schema_v2, xb_sq_schema_v3};
+static const char *const xb_sq_migrations[] = {xb_sq_schema_v1, xb_sq_schema_v2, xb_sq_schema_v3,
+                                               xb_sq_schema_v4};
 _Static_assert(sizeof xb_sq_migrations / sizeof xb_sq_migrations[0] == XB_SQ_SCHEMA_VERSION,
                "one migration step per schema version");
 
 #define XB_SQ_DEVICE_COLUMNS                                                                       \
     "reg_id, enabled, source, created_at, enrolled_at, "                                           \
-    "(SELECT count(*) FROM certificates c WHERE c.reg_id = d.reg_id)"
+    "(SELECT count(*) FROM certificates c WHERE c.reg_id = d.reg_id), secret_sha256, group_name"
 #define XB_SQ_CERT_COLUMNS                                                                         \
     "serial, reg_id, subject, not_before, not_after, pubkey_sha256, client_addr, issued_at, der, " \
     "revoked_at, revocation_reason"
@@ -96,7 +111,9 @@ enum {
     XB_SQ_ROLLBACK,
     XB_SQ_VERSION,
     XB_SQ_DEVICE_INSERT,
-    XB_SQ_DEVICE_INSERT_OPEN,
+    XB_SQ_DEVICE_INSERT_NEW,
+    XB_SQ_GROUP_INSERT,
+    XB_SQ_GROUP_GET,
     XB_SQ_DEVICE_GET,
     XB_SQ_DEVICE_STATE,
     XB_SQ_DEVICE_SET_ENABLED,
@@ -121,10 +138,15 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
     [XB_SQ_COMMIT] = "COMMIT",
     [XB_SQ_ROLLBACK] = "ROLLBACK",
     [XB_SQ_VERSION] = "PRAGMA user_version",
-    [XB_SQ_DEVICE_INSERT] = "INSERT INTO devices (reg_id, enabled, source, created_at) "
-                            "VALUES (?1, 1, 'allowlist', ?2)",
-    [XB_SQ_DEVICE_INSERT_OPEN] = "INSERT INTO devices (reg_id, enabled, source, created_at) "
-                                 "VALUES (?1, 1, 'open', ?2) ON CONFLICT (reg_id) DO NOTHING",
+    [XB_SQ_DEVICE_INSERT] = "INSERT INTO devices (reg_id, enabled, source, created_at, "
+                            "secret_sha256, group_name) VALUES (?1, 1, 'allowlist', ?2, ?3, ?4)",
+    /* A device whose first enrollment creates its row (open mode, group key, manufacturer
+     * certificate); a row that exists, maybe created meanwhile by another worker, is kept. */
+    [XB_SQ_DEVICE_INSERT_NEW] = "INSERT INTO devices (reg_id, enabled, source, created_at, "
+                                "group_name) VALUES (?1, 1, ?3, ?2, ?4) "
+                                "ON CONFLICT (reg_id) DO NOTHING",
+    [XB_SQ_GROUP_INSERT] = "INSERT INTO groups (name, key, created_at) VALUES (?1, ?2, ?3)",
+    [XB_SQ_GROUP_GET] = "SELECT name, key, created_at FROM groups WHERE name = ?1",
     [XB_SQ_DEVICE_GET] = "SELECT " XB_SQ_DEVICE_COLUMNS " FROM devices d WHERE reg_id = ?1",
     [XB_SQ_DEVICE_STATE] = "SELECT enabled, enrolled_at IS NOT NULL FROM devices WHERE reg_id = ?1",
     [XB_SQ_DEVICE_SET_ENABLED] = "UPDATE devices SET enabled = ?1 WHERE reg_id = ?2",
@@ -154,6 +176,7 @@ static const char *const xb_sq_sql[XB_SQ__COUNT] = {
 
 static const char xb_sq_device_list_sql[] =
     "SELECT " XB_SQ_DEVICE_COLUMNS " FROM devices d ORDER BY reg_id";
+static const char xb_sq_group_list_sql[] = "SELECT name, key, created_at FROM groups ORDER BY name";
 static const char xb_sq_cert_list_sql[] =
     "SELECT " XB_SQ_CERT_COLUMNS " FROM certificates ORDER BY issued_at, rowid";
 /* The partial index certificates_revoked holds exactly these rows. */
@@ -477,37 +500,48 @@ static xb_err xb_sq_ping(xb_registry *r, xb_diag *d)
 }
 
 /* In a batch, a primary key clash with an earlier element is the caller's duplicate, not an
- * existing device; say which, since the fix differs. */
-static int xb_sq_listed_before(const char *const *reg_ids, size_t i)
+ * existing device; say which, since the fix differs. Only run on a clash, so the quadratic
+ * scan costs nothing on the way to a successful import. */
+static int xb_sq_listed_before(const xb_device_spec *devices, size_t i)
 {
     for (size_t j = 0; j < i; j++)
-        if (strcmp(reg_ids[j], reg_ids[i]) == 0)
+        if (strcasecmp(devices[j].reg_id, devices[i].reg_id) == 0)
             return 1;
     return 0;
 }
 
-static xb_err xb_sq_insert_device(xb_sq *s, const char *const *reg_ids, size_t i, time_t now,
+static xb_err xb_sq_insert_device(xb_sq *s, const xb_device_spec *devices, size_t i, time_t now,
                                   xb_diag *d)
 {
+    const xb_device_spec *dev = &devices[i];
     sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_INSERT];
-    int rc = xb_sq_bind_id(st, 1, reg_ids[i]);
+    int rc = xb_sq_bind_id(st, 1, dev->reg_id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+    if (rc == SQLITE_OK)
+        rc = dev->secret_sha256 != NULL
+                 ? sqlite3_bind_blob(st, 3, dev->secret_sha256, XB_SECRET_HASH_LEN, SQLITE_STATIC)
+                 : sqlite3_bind_null(st, 3);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_opt_text(st, 4, dev->group);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     xb_err err = XB_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         err = xb_fail(d, XB_ERR_EXISTS,
-                      xb_sq_listed_before(reg_ids, i) ? "device %s is listed twice"
+                      xb_sq_listed_before(devices, i) ? "device %s is listed twice"
                                                       : "device %s is already registered",
-                      reg_ids[i]);
+                      dev->reg_id);
+    else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "device %s: group %s does not exist", dev->reg_id,
+                      dev->group);
     else if (rc != SQLITE_DONE)
         err = xb_sq_fail(s, d, "cannot add a device");
     xb_sq_reset(st);
     return err;
 }
 
-static xb_err xb_sq_device_add_many(xb_registry *r, const char *const *reg_ids, size_t n,
+static xb_err xb_sq_device_add_many(xb_registry *r, const xb_device_spec *devices, size_t n,
                                     size_t *bad, xb_diag *d)
 {
     xb_sq *s = xb_sq_of(r);
@@ -516,7 +550,7 @@ static xb_err xb_sq_device_add_many(xb_registry *r, const char *const *reg_ids, 
     if (err != XB_OK)
         return err;
     for (size_t i = 0; i < n; i++) {
-        err = xb_sq_insert_device(s, reg_ids, i, now, d);
+        err = xb_sq_insert_device(s, devices, i, now, d);
         if (err != XB_OK) {
             if (bad != NULL)
                 *bad = i;
@@ -536,6 +570,84 @@ static void xb_sq_read_device(sqlite3_stmt *st, xb_device *out)
     out->created_at = (time_t)sqlite3_column_int64(st, 3);
     out->enrolled_at = (time_t)sqlite3_column_int64(st, 4); /* NULL reads as 0 */
     out->cert_count = sqlite3_column_int64(st, 5);
+    if (sqlite3_column_bytes(st, 6) == XB_SECRET_HASH_LEN) {
+        memcpy(out->secret_sha256, sqlite3_column_blob(st, 6), XB_SECRET_HASH_LEN);
+        out->has_secret = 1;
+    }
+    xb_sq_copy_text(st, 7, out->group, sizeof out->group);
+}
+
+/* ---- groups ---- */
+
+static xb_err xb_sq_group_add(xb_registry *r, const char *name, const uint8_t *key, size_t key_len,
+                              xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_GROUP_INSERT];
+    int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 2, key, (int)key_len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        err = xb_fail(d, XB_ERR_EXISTS, "group %s already exists", name);
+    else if (rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot add a group");
+    xb_sq_reset(st);
+    return err;
+}
+
+static void xb_sq_read_group(sqlite3_stmt *st, xb_group *out)
+{
+    memset(out, 0, sizeof *out);
+    xb_sq_copy_text(st, 0, out->name, sizeof out->name);
+    int n = sqlite3_column_bytes(st, 1);
+    out->key_len = n > 0 && n <= XB_GROUP_KEY_MAX ? (size_t)n : 0;
+    if (out->key_len > 0)
+        memcpy(out->key, sqlite3_column_blob(st, 1), out->key_len);
+    out->created_at = (time_t)sqlite3_column_int64(st, 2);
+}
+
+static xb_err xb_sq_group_get(xb_registry *r, const char *name, xb_group *out, xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = s->stmt[XB_SQ_GROUP_GET];
+    int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    xb_err err = XB_OK;
+    if (rc == SQLITE_ROW)
+        xb_sq_read_group(st, out);
+    else if (rc == SQLITE_DONE)
+        err = xb_fail(d, XB_ERR_NOT_FOUND, "group %s does not exist", name);
+    else
+        err = xb_sq_fail(s, d, "cannot read a group");
+    xb_sq_reset(st);
+    return err;
+}
+
+static xb_err xb_sq_group_each(xb_registry *r, xb_err (*fn)(const xb_group *, void *), void *ctx,
+                               xb_diag *d)
+{
+    xb_sq *s = xb_sq_of(r);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, xb_sq_group_list_sql, -1, &st, NULL) != SQLITE_OK)
+        return xb_sq_fail(s, d, "cannot list groups");
+    xb_err err = XB_OK;
+    int rc = SQLITE_OK;
+    while (err == XB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        xb_group g;
+        xb_sq_read_group(st, &g);
+        err = fn(&g, ctx);
+        OPENSSL_cleanse(&g, sizeof g);
+    }
+    if (err == XB_OK && rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot list groups");
+    sqlite3_finalize(st);
+    return err;
 }
 
 static xb_err xb_sq_unknown(const char *reg_id, xb_diag *d)
@@ -628,15 +740,25 @@ static xb_err xb_sq_check_enroll(xb_registry *r, const char *reg_id, const xb_en
     return xb_sq_judge(xb_sq_of(r), reg_id, rules, d);
 }
 
-static xb_err xb_sq_insert_open_device(xb_sq *s, const char *reg_id, time_t now, xb_diag *d)
+static xb_err xb_sq_insert_new_device(xb_sq *s, const char *reg_id, const char *source,
+                                      const char *group, time_t now, xb_diag *d)
 {
-    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_INSERT_OPEN];
+    sqlite3_stmt *st = s->stmt[XB_SQ_DEVICE_INSERT_NEW];
     int rc = xb_sq_bind_id(st, 1, reg_id);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
     if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = xb_sq_bind_opt_text(st, 4, group);
+    if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    xb_err err = rc == SQLITE_DONE ? XB_OK : xb_sq_fail(s, d, "cannot add an open-mode device");
+    xb_err err = XB_OK;
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) /* the group was deleted since the key was checked */
+        err = xb_fail(d, XB_ERR_DEVICE_UNKNOWN, "device %s: group %s no longer exists", reg_id,
+                      group);
+    else if (rc != SQLITE_DONE)
+        err = xb_sq_fail(s, d, "cannot add a device on its first enrollment");
     xb_sq_reset(st);
     return err;
 }
@@ -700,8 +822,11 @@ static xb_err xb_sq_insert_cert(xb_sq *s, const xb_cert_record *rec, time_t issu
 static xb_err xb_sq_issue_in_tx(xb_sq *s, const xb_cert_record *rec, const xb_enroll_rules *rules,
                                 time_t when, xb_diag *d)
 {
-    if (rules->open_mode) {
-        xb_err err = xb_sq_insert_open_device(s, rec->reg_id, when, d);
+    const char *source = rec->new_source != NULL ? rec->new_source
+                         : rules->open_mode      ? "open"
+                                                 : NULL;
+    if (source != NULL) {
+        xb_err err = xb_sq_insert_new_device(s, rec->reg_id, source, rec->new_group, when, d);
         if (err != XB_OK)
             return err;
     }
@@ -1130,6 +1255,9 @@ static const xb_registry_ops xb_sq_ops = {
     .close = xb_sq_close,
     .ping = xb_sq_ping,
     .device_add_many = xb_sq_device_add_many,
+    .group_add = xb_sq_group_add,
+    .group_get = xb_sq_group_get,
+    .group_each = xb_sq_group_each,
     .device_get = xb_sq_device_get,
     .device_set_enabled = xb_sq_device_set_enabled,
     .device_each = xb_sq_device_each,

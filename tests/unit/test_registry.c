@@ -250,27 +250,97 @@ static void test_duplicates(void **state)
     assert_non_null(strstr(d.msg, "already registered"));
 
     /* A batch is all or nothing: dev-b must not survive dev-a's clash. */
-    const char *batch[] = {"dev-b", "dev-a"};
+    const xb_device_spec batch[] = {{.reg_id = "dev-b"}, {.reg_id = "dev-a"}};
     size_t bad = 99;
     assert_int_equal(xb_registry_device_add_many(r, batch, 2, &bad, &d), XB_ERR_EXISTS);
     assert_int_equal(bad, 1);
     xb_device dev;
     assert_int_equal(xb_registry_device_get(r, "dev-b", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
 
-    const char *twice[] = {"dev-c", "dev-c"};
+    const xb_device_spec twice[] = {{.reg_id = "dev-c"}, {.reg_id = "dev-c"}};
     assert_int_equal(xb_registry_device_add_many(r, twice, 2, &bad, &d), XB_ERR_EXISTS);
     assert_int_equal(bad, 1);
     assert_non_null(strstr(d.msg, "listed twice"));
 
-    const char *invalid[] = {"dev-d", "dev e"};
+    const xb_device_spec invalid[] = {{.reg_id = "dev-d"}, {.reg_id = "dev e"}};
     assert_int_equal(xb_registry_device_add_many(r, invalid, 2, &bad, &d),
                      XB_ERR_INVALID_REGISTRATION_ID);
     assert_int_equal(bad, 1);
     assert_int_equal(xb_registry_device_get(r, "dev-d", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
 
-    const char *good[] = {"dev-d", "dev-e", "dev-f"};
+    const xb_device_spec good[] = {{.reg_id = "dev-d"}, {.reg_id = "dev-e"}, {.reg_id = "dev-f"}};
     assert_int_equal(xb_registry_device_add_many(r, good, 3, &bad, &d), XB_OK);
     assert_int_equal(get_ok(r, "dev-f").enabled, 1);
+    xb_registry_close(r);
+}
+
+/* ---- bootstrap credentials ---- */
+
+static void test_credentials(void **state)
+{
+    xb_registry *r = open_ok(*state);
+    xb_diag d = {{0}};
+    uint8_t key[32], hash[XB_SECRET_HASH_LEN];
+    memset(key, 0x5a, sizeof key);
+    memset(hash, 0xa5, sizeof hash);
+    assert_int_equal(xb_registry_group_add(r, "line-1", key, sizeof key, &d), XB_OK);
+    assert_int_equal(xb_registry_group_add(r, "line-1", key, sizeof key, &d), XB_ERR_EXISTS);
+    assert_int_equal(xb_registry_group_add(r, "bad:name", key, sizeof key, &d),
+                     XB_ERR_INVALID_ARGUMENT);
+    assert_int_equal(xb_registry_group_add(r, "short", key, 8, &d), XB_ERR_INVALID_ARGUMENT);
+    xb_group g;
+    assert_int_equal(xb_registry_group_get(r, "line-1", &g, &d), XB_OK);
+    assert_int_equal(g.key_len, sizeof key);
+    assert_memory_equal(g.key, key, sizeof key);
+    assert_int_equal(xb_registry_group_get(r, "line-2", &g, &d), XB_ERR_NOT_FOUND);
+
+    /* An unknown group rejects the whole batch, naming the offending line. */
+    const xb_device_spec ghost[] = {{.reg_id = "g-1", .group = "line-1"},
+                                    {.reg_id = "g-2", .group = "line-2"}};
+    size_t bad = 99;
+    assert_int_equal(xb_registry_device_add_many(r, ghost, 2, &bad, &d), XB_ERR_NOT_FOUND);
+    assert_int_equal(bad, 1);
+    xb_device dev;
+    assert_int_equal(xb_registry_device_get(r, "g-1", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+    const xb_device_spec both[] = {{.reg_id = "b-1", .group = "line-1", .secret_sha256 = hash}};
+    assert_int_equal(xb_registry_device_add_many(r, both, 1, &bad, &d), XB_ERR_INVALID_ARGUMENT);
+
+    const xb_device_spec ok[] = {{.reg_id = "g-1", .group = "line-1"},
+                                 {.reg_id = "s-1", .secret_sha256 = hash},
+                                 {.reg_id = "p-1"}};
+    assert_int_equal(xb_registry_device_add_many(r, ok, 3, &bad, &d), XB_OK);
+    dev = get_ok(r, "g-1");
+    assert_string_equal(dev.group, "line-1");
+    assert_int_equal(dev.has_secret, 0);
+    dev = get_ok(r, "s-1");
+    assert_string_equal(dev.group, "");
+    assert_int_equal(dev.has_secret, 1);
+    assert_memory_equal(dev.secret_sha256, hash, sizeof hash);
+    assert_string_equal(xb_device_state(&dev), "allowed");
+    dev = get_ok(r, "p-1");
+    assert_int_equal(dev.has_secret, 0);
+    assert_string_equal(dev.group, "");
+
+    /* A group member's first enrollment creates its row, recording the group, even though
+     * the rules are not open; a second is refused like any enrolled device's. */
+    const xb_enroll_rules once = {.open_mode = 0, .allow_reenroll = 0};
+    xb_cert_record rec = make_rec("g-new", "31", time(NULL));
+    rec.new_source = "group";
+    rec.new_group = "line-1";
+    assert_int_equal(xb_registry_record_issuance(r, &rec, &once, &d), XB_OK);
+    dev = get_ok(r, "g-new");
+    assert_string_equal(dev.source, "group");
+    assert_string_equal(dev.group, "line-1");
+    assert_string_equal(xb_device_state(&dev), "enrolled");
+    rec = make_rec("g-new", "32", time(NULL));
+    rec.new_source = "group";
+    rec.new_group = "line-1";
+    assert_int_equal(xb_registry_record_issuance(r, &rec, &once, &d), XB_ERR_ALREADY_ENROLLED);
+    /* Without new_source, an unknown device is still refused and nothing is created. */
+    rec = make_rec("nobody", "33", time(NULL));
+    assert_int_equal(xb_registry_record_issuance(r, &rec, &once, &d), XB_ERR_DEVICE_UNKNOWN);
+    assert_int_equal(xb_registry_device_get(r, "nobody", &dev, &d), XB_ERR_DEVICE_UNKNOWN);
+    assert_int_equal(cert_rows(r, NULL), 1);
     xb_registry_close(r);
 }
 
@@ -686,7 +756,7 @@ static void test_file_properties(void **state)
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 4);
     xb_registry_close(r);
 
     sqlite3 *db = NULL;
@@ -697,13 +767,13 @@ static void test_file_properties(void **state)
     assert_string_equal((const char *)sqlite3_column_text(jm, 0), "wal");
     sqlite3_finalize(jm);
     /* A newer xboot migrated this file: an older one must refuse, not guess. */
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
     xb_diag d = {{0}};
     assert_int_equal(xb_registry_open(f->url, &r, &d), XB_ERR_CONFIG);
     assert_null(r);
-    assert_non_null(strstr(d.msg, "schema version 4"));
+    assert_non_null(strstr(d.msg, "schema version 5"));
 }
 
 static void test_bad_urls(void **state)
@@ -996,7 +1066,7 @@ static void test_migrate_v1(void **state)
     fixture *f = *state;
     make_v1_file(f, NULL);
     xb_registry *r = open_ok(f);
-    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 4);
     xb_device dev = get_ok(r, "dev-old");
     assert_int_equal(dev.cert_count, 1);
     assert_int_equal(dev.enrolled_at, 1600000100);
@@ -1004,6 +1074,9 @@ static void test_migrate_v1(void **state)
     assert_string_equal(c.reg_id, "dev-old");
     assert_int_equal(c.issued_at, 1600000100);
     assert_int_equal(c.revoked_at, 0);
+    /* A migrated device has no bootstrap credential: it enrolls as it did before. */
+    assert_int_equal(dev.has_secret, 0);
+    assert_string_equal(dev.group, "");
     xb_diag d = {{0}};
     assert_int_equal(
         xb_registry_cert_revoke(r, "0a0b", XB_REVOKE_CESSATION_OF_OPERATION, 1650000000, &d),
@@ -1048,6 +1121,7 @@ int main(void)
         T(test_disable_enable),
         T(test_invalid_ids_refused),
         T(test_duplicates),
+        T(test_credentials),
         T(test_record_allowlist_success),
         T(test_record_unknown_writes_nothing),
         T(test_record_disabled_writes_nothing),

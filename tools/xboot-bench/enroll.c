@@ -57,11 +57,11 @@ static double xbb_self_cpu(void)
 
 static int xbb_register_pool(xbb_enroll *b)
 {
-    const char **ids = malloc(b->pool.n * sizeof *ids);
+    xb_device_spec *ids = calloc(b->pool.n, sizeof *ids);
     if (ids == NULL)
         return -1;
     for (size_t i = 0; i < b->pool.n; i++)
-        ids[i] = b->pool.e[i].id;
+        ids[i].reg_id = b->pool.e[i].id;
     xb_registry *reg = NULL;
     xb_diag d = {{0}};
     size_t bad = 0;
