@@ -403,7 +403,8 @@ static int add_devices(const ctl_opts *o, xb_registry *r)
 static int cmd_device_add(const ctl_opts *o)
 {
     if (o->secret != NULL && o->group != NULL)
-        return usage_error("a device enrolls with a --secret or as a member of a --group, not both");
+        return usage_error(
+            "a device enrolls with a --secret or as a member of a --group, not both");
     if (o->group != NULL && !xb_group_name_valid(o->group))
         return usage_error("invalid group name '%s': 1..%d characters of [A-Za-z0-9._-]", o->group,
                            XB_GROUP_NAME_MAX);
@@ -491,9 +492,9 @@ static void print_device(const xb_device *dev)
     format_time(dev->enrolled_at, enrolled, sizeof enrolled);
     printf("id:           %s\n", dev->reg_id);
     printf("state:        %s\n", xb_device_state(dev));
-    printf("credential:   %s\n", dev->has_secret        ? "secret"
-                                   : dev->group[0] != '\0' ? "group"
-                                                          : "none");
+    printf("credential:   %s\n", dev->has_secret         ? "secret"
+                                 : dev->group[0] != '\0' ? "group"
+                                                         : "none");
     if (dev->group[0] != '\0')
         printf("group:        %s\n", dev->group);
     printf("source:       %s\n", dev->source);

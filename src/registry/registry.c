@@ -171,8 +171,8 @@ static xb_err xb_registry_check_spec(const xb_device_spec *spec, xb_diag *d)
     if (err == XB_OK && spec->group != NULL)
         err = xb_registry_check_group_name(spec->group, d);
     if (err == XB_OK && spec->group != NULL && spec->secret_sha256 != NULL)
-        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT,
-                      "device %s: a secret or a group, not both", spec->reg_id);
+        err = xb_fail(d, XB_ERR_INVALID_ARGUMENT, "device %s: a secret or a group, not both",
+                      spec->reg_id);
     return err;
 }
 

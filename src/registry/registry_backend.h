@@ -12,8 +12,8 @@ typedef struct xb_registry_ops {
     void (*close)(xb_registry *r);
     xb_err (*ping)(xb_registry *r, xb_diag *d);
     /* every spec validated: ID, group name, not both credentials */
-    xb_err (*device_add_many)(xb_registry *r, const xb_device_spec *devices, size_t n,
-                              size_t *bad, xb_diag *d);
+    xb_err (*device_add_many)(xb_registry *r, const xb_device_spec *devices, size_t n, size_t *bad,
+                              xb_diag *d);
     /* name valid, key_len in range */
     xb_err (*group_add)(xb_registry *r, const char *name, const uint8_t *key, size_t key_len,
                         xb_diag *d);

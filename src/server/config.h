@@ -34,6 +34,9 @@ typedef struct xb_config {
     int open_mode;
     char *api_key; /* secret: never logged */
     int allow_reenroll;
+    /* [policy] */
+    char *manufacturer_ca;       /* PEM bundle of manufacturer CAs (IDevIDs); "" none */
+    char *manufacturer_id_field; /* the IDevID subject attribute that is the ID: CN */
     /* [est] */
     int est_enabled;
     char *est_labels; /* as written; parsed into est_label[] */

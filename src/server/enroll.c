@@ -1,7 +1,9 @@
 /* The enrollment pipeline shared by every route: who may enroll, what may be signed, and
  * that nothing is returned before it is recorded. */
 #include "committer.h"
+#include "est_server.h"
 #include "http.h"
+#include "policy.h"
 #include "server.h"
 
 #include <stdlib.h>
@@ -64,21 +66,46 @@ static xb_err xb_enroll_replay_csr(xb_server *srv, const char *reg_id, const xb_
     return err != XB_OK ? err : xb_enroll_replay(srv, reg_id, key_sha256, out, d);
 }
 
-xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, int *replayed,
-                      xb_diag *d)
+/* An enrollment waiting for its commit. job comes first: the committer hands back the job. */
+typedef struct xb_enroll_pending {
+    xb_commit_job job;
+    xb_exchange ex;
+    xb_issued cert;
+    xb_enroll_reply_fn reply;
+    xb_decision decision; /* the record borrows its group */
+} xb_enroll_pending;
+
+/* Who may enroll (the policy), and what simplereenroll adds: a renewal, keeping the subject. */
+static xb_err xb_enroll_authorize(xb_server *srv, const xb_enroll_request *req, xb_decision *dec,
+                                  xb_diag *d)
 {
-    memset(out, 0, sizeof *out);
-    *replayed = 0;
-    /* Cheap refusals first: a registry read costs less than a signature verification. The
+    xb_presented in = {.reg_id = req->reg_id,
+                       .authorization = req->authorization,
+                       .api_key = req->api_key,
+                       .peer = req->peer,
+                       .renewal_route = req->renewal_route};
+    xb_err err = xb_policy_authorize(srv->policy, srv->cfg, srv->reg, &in, dec, d);
+    if ((err == XB_OK || err == XB_ERR_ALREADY_ENROLLED) && req->reenroll_only && !dec->renewal)
+        return xb_fail(d, XB_ERR_UNAUTHORIZED,
+                       "simplereenroll needs the TLS client certificate being renewed");
+    return err;
+}
+
+/* Authorize, check the CSR and sign: the CPU-bound half of an enrollment, nothing recorded
+ * yet. A device that may not enroll again (XB_ERR_ALREADY_ENROLLED) but sends a valid CSR for
+ * the key of its current, unexpired certificate gets that certificate instead, with
+ * p->ex.replayed = 1: it is recorded already, and the answer to send after a lost one. */
+static xb_err xb_enroll_sign(xb_enroll_pending *p, const xb_enroll_request *req, xb_diag *d)
+{
+    xb_server *srv = p->ex.srv;
+    /* Cheap refusals first: registry reads cost less than a signature verification. The
      * rules are checked again inside the commit: another worker may enroll the same device
      * meanwhile, and then this certificate is discarded unsent. An enrolled device is still
      * heard out: it may be retrying after losing the answer, which only its CSR can show. */
-    xb_enroll_rules effective = srv->rules;
-    if (req->renewal)
-        effective.allow_reenroll = 1;
-    xb_err rules = xb_registry_check_enroll(srv->reg, req->reg_id, &effective, d);
+    xb_err rules = xb_enroll_authorize(srv, req, &p->decision, d);
     if (rules != XB_OK && rules != XB_ERR_ALREADY_ENROLLED)
         return rules;
+    p->ex.credential = xb_credential_name(p->decision.credential);
     xb_csr *parsed = NULL;
     const xb_csr *csr = req->csr;
     xb_err err = XB_OK;
@@ -88,23 +115,30 @@ xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *o
     }
     if (err == XB_OK)
         err = xb_csr_check_subject(csr, req->reg_id, d);
+    if (err == XB_OK && req->reenroll_only)
+        err = xb_est_renewal_match(csr, req->peer, d);
     if (err == XB_OK && rules == XB_ERR_ALREADY_ENROLLED) {
-        err = xb_enroll_replay_csr(srv, req->reg_id, csr, out, d);
-        *replayed = err == XB_OK;
+        err = xb_enroll_replay_csr(srv, req->reg_id, csr, &p->cert, d);
+        p->ex.replayed = err == XB_OK;
     } else if (err == XB_OK) {
-        err = xb_ca_issue(srv->ca, csr, req->reg_id, time(NULL), out, d);
+        err = xb_ca_issue(srv->ca, csr, req->reg_id, time(NULL), &p->cert, d);
     }
     xb_csr_free(parsed);
     return err;
 }
 
-void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb_cert_record *rec)
+/* The registry record of an issued certificate; rec borrows cert's DER and subject and the
+ * decision's group. */
+static void xb_enroll_record_of(const xb_enroll_request *req, const xb_decision *dec,
+                                const xb_issued *cert, xb_cert_record *rec)
 {
     memset(rec, 0, sizeof *rec);
     rec->not_before = cert->not_before;
     rec->not_after = cert->not_after;
     rec->issued_at = time(NULL);
-    rec->renewal = req->renewal;
+    rec->renewal = dec->renewal;
+    rec->new_source = dec->new_source;
+    rec->new_group = dec->new_source != NULL && dec->group[0] != '\0' ? dec->group : NULL;
     rec->subject = cert->subject;
     rec->der = cert->der;
     rec->der_len = cert->der_len;
@@ -114,14 +148,6 @@ void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb
     snprintf(rec->client_addr, sizeof rec->client_addr, "%s",
              req->client_addr ? req->client_addr : "");
 }
-
-/* An enrollment waiting for its commit. job comes first: the committer hands back the job. */
-typedef struct xb_enroll_pending {
-    xb_commit_job job;
-    xb_exchange ex;
-    xb_issued cert;
-    xb_enroll_reply_fn reply;
-} xb_enroll_pending;
 
 static void xb_enroll_finish(xb_enroll_pending *p, xb_err err, const char *message)
 {
@@ -175,14 +201,12 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
     p->reply = reply;
     xb_server *srv = ex->srv;
     xb_diag d = {""};
-    int replayed = 0;
-    xb_err err = xb_enroll_sign(srv, req, &p->cert, &replayed, &d);
-    if (err != XB_OK || replayed) { /* a replayed certificate is recorded already */
-        p->ex.replayed = replayed;
+    xb_err err = xb_enroll_sign(p, req, &d);
+    if (err != XB_OK || p->ex.replayed) { /* a replayed certificate is recorded already */
         xb_enroll_finish(p, err, xb_diag_message(&d, err));
         return;
     }
-    xb_enroll_record_of(req, &p->cert, &p->job.item.rec);
+    xb_enroll_record_of(req, &p->decision, &p->cert, &p->job.item.rec);
     p->job.done = xb_enroll_committed;
     if (srv->committer != NULL) {
         xb_committer_submit(srv->committer, &p->job);

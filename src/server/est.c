@@ -1,6 +1,5 @@
 /* The EST answers that never change while xbootd runs, built once before the workers fork:
- * cacerts (the chain as a certs-only PKCS#7), csrattrs, and the store client certificates are
- * verified against. */
+ * cacerts (the chain as a certs-only PKCS#7) and csrattrs. */
 #include "est_server.h"
 
 #include <stdlib.h>
@@ -13,22 +12,7 @@ void xb_est_free(xb_est *est)
         return;
     free(est->cacerts);
     free(est->csrattrs);
-    X509_STORE_free(est->store);
     free(est);
-}
-
-/* Only the signing CA is trusted (a partial chain): a certificate under another CA of the same
- * root is not one we issued. */
-static xb_err xb_est_store_new(const xb_ca *ca, X509_STORE **out, xb_diag *d)
-{
-    X509_STORE *store = X509_STORE_new();
-    if (store == NULL || !X509_STORE_add_cert(store, xb_ca_signing_cert(ca)) ||
-        !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT)) {
-        X509_STORE_free(store);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot build the EST certificate store");
-    }
-    *out = store;
-    return XB_OK;
 }
 
 xb_err xb_est_new(const xb_ca *ca, const xb_config *cfg, xb_est **out, xb_diag *d)
@@ -61,8 +45,6 @@ xb_err xb_est_new(const xb_ca *ca, const xb_config *cfg, xb_est **out, xb_diag *
         (est->csrattrs = xb_base64_encode_lines(der, der_len, &est->csrattrs_len)) == NULL)
         err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
     OPENSSL_free(der);
-    if (err == XB_OK)
-        err = xb_est_store_new(ca, &est->store, d);
     if (err != XB_OK) {
         xb_est_free(est);
         return err;

@@ -21,7 +21,6 @@ typedef struct xb_est {
     size_t cacerts_len;
     char *csrattrs; /* base64 lines of the CsrAttrs DER */
     size_t csrattrs_len;
-    X509_STORE *store; /* trusts the signing CA alone: client certificates we issued */
 } xb_est;
 
 xb_err xb_est_new(const xb_ca *ca, const xb_config *cfg, xb_est **out, xb_diag *d);
@@ -65,28 +64,10 @@ xb_err xb_est_decode_body(const char *body, size_t len, uint8_t **der, size_t *d
  * first Finished message, compared in constant time. */
 int xb_est_tls_unique_ok(const uint8_t *finished, size_t finished_len, const char *challenge);
 
-/* ---- authentication (est_auth.c) ---- */
-
-/* An Authorization header's HTTP Basic credentials for registration ID cn. RFC 7617 splits
- * user-id:password at the first colon, but registration IDs may contain colons (MAC
- * addresses): the user-id is taken to be cn when the decoded text starts with "cn:", which no
- * other split can make ambiguous. XB_OK with the password in password[size]; XB_ERR_NOT_FOUND
- * when the header is not Basic; XB_ERR_UNAUTHORIZED (with the reason) otherwise. */
-xb_err xb_est_basic_parse(const char *authorization, const char *cn, char *password, size_t size,
-                          xb_diag *d);
-
-/* A client certificate presented to us: XB_OK when we issued it (it verifies against the signing
- * CA now, is a clientAuth end-entity certificate and its serial is in the registry with the
- * same DER); then reg_id gets whom to. XB_ERR_UNAUTHORIZED with the reason otherwise. */
-xb_err xb_est_client_cert_check(const xb_est *est, xb_registry *reg, X509 *cert,
-                                char reg_id[XB_REGID_MAX + 1], xb_diag *d);
+/* ---- renewal (est_auth.c) ---- */
 
 /* Renewal: the request's subject must be the certificate's (DER of the Name) and its requested
  * subjectAltName the certificate's (none for none). XB_ERR_SUBJECT_MISMATCH otherwise. */
 xb_err xb_est_renewal_match(const xb_csr *csr, X509 *cert, xb_diag *d);
-
-/* The TLS layer's part: request a client certificate without requiring one, and let every
- * handshake finish (the EST route judges the certificate; other routes ignore it). */
-void xb_est_tls_request_client_cert(SSL_CTX *ctx, const xb_ca *ca);
 
 #endif

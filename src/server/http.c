@@ -100,9 +100,23 @@ static void xb_http_account(const xb_exchange *ex)
     else if (ex->enrollment)
         xb_metrics_enrollment(ex->srv->metrics_slot, ex->protocol,
                               ex->replayed ? XB_OUTCOME_REPLAYED : XB_OUTCOME_ISSUED);
-    xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s", ex->request_id,
-            ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
-            ex->serial[0] ? " serial=" : "", ex->serial);
+    xb_info("request id=%s client=%s reg_id=%s outcome=%s status=%d ms=%.2f%s%s%s%s",
+            ex->request_id, ex->client_addr, ex->reg_id, ex->outcome, ex->status, ms,
+            ex->serial[0] ? " serial=" : "", ex->serial, ex->credential ? " credential=" : "",
+            ex->credential ? ex->credential : "");
+}
+
+SSL *xb_http_ssl(const xb_exchange *ex)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ex->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+X509 *xb_http_peer_cert(const xb_exchange *ex)
+{
+    SSL *ssl = xb_http_ssl(ex);
+    return ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 }
 
 void xb_http_reply_text(xb_exchange *ex, int status, const char *content_type, const char *text)
@@ -158,6 +172,9 @@ void xb_http_reply_error(xb_exchange *ex, xb_err err, const char *message)
     cJSON_Delete(o);
     ex->outcome = xb_err_code(err);
     ex->result = err;
+    if (xb_err_http_status(err) == 401) /* every 401 says how to authenticate (RFC 7235) */
+        evhttp_add_header(evhttp_request_get_output_headers(ex->req), "WWW-Authenticate",
+                          "Basic realm=\"xboot\"");
     xb_http_reply_json(ex, xb_err_http_status(err),
                        json ? json : "{\"error\":\"out_of_memory\",\"message\":\"out of memory\"}");
     cJSON_free(json);

@@ -25,13 +25,19 @@ typedef struct xb_exchange {
     size_t route;   /* index in the route table, for the latency histogram */
     int enrollment; /* set by enrollment routes: the answer counts as one */
     xb_protocol protocol;
-    xb_err result; /* what the answer says: XB_OK or the error sent */
-    int replayed;  /* the certificate sent is the device's current one again (enroll.c) */
+    xb_err result;          /* what the answer says: XB_OK or the error sent */
+    int replayed;           /* the certificate sent is the device's current one again (enroll.c) */
+    const char *credential; /* what authenticated the enrollment (policy.h), for the log line */
 } xb_exchange;
 
 /* Attach an evhttp server on base, accepting on fd; TLS (srv->ssl_ctx) when tls is set. */
 struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int fd,
                            struct evhttp_bound_socket **bound);
+
+/* The connection's TLS object and the client certificate; NULL on the plain HTTP listener
+ * (and the certificate NULL when the client sent none). */
+SSL *xb_http_ssl(const xb_exchange *ex);
+X509 *xb_http_peer_cert(const xb_exchange *ex);
 
 /* Replies. Each sends exactly once, logs the request line and counts it in the metrics. */
 void xb_http_reply_json(xb_exchange *ex, int status, const char *json);

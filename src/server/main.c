@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "est_server.h"
 #include "listen.h"
+#include "policy.h"
 #include "xb_log.h"
 
 static void xb_usage(FILE *out)
@@ -69,10 +70,16 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         err = xb_est_new(dm->srv.ca, dm->cfg, &dm->srv.est, d);
         if (err != XB_OK)
             return err;
-        /* EST authenticates devices by client certificate; other routes never look at it. */
-        if (dm->srv.ssl_ctx != NULL)
-            xb_est_tls_request_client_cert(dm->srv.ssl_ctx, dm->srv.ca);
     }
+    err = xb_policy_load(dm->cfg, dm->srv.ca, &dm->srv.policy, d);
+    if (err != XB_OK)
+        return err;
+    /* Devices may authenticate with a client certificate: ours (EST renewal) or a
+     * manufacturer's. Requested on every handshake, required by none. */
+    if (dm->srv.ssl_ctx != NULL && (dm->cfg->est_enabled || dm->srv.policy->manufacturer != NULL))
+        err = xb_policy_tls_setup(dm->srv.policy, dm->srv.ssl_ctx, dm->srv.ca, d);
+    if (err != XB_OK)
+        return err;
     dm->srv.cfg = dm->cfg;
     dm->srv.rules.open_mode = dm->cfg->open_mode;
     dm->srv.rules.allow_reenroll = dm->cfg->allow_reenroll;

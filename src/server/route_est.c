@@ -1,7 +1,7 @@
-/* EST (RFC 7030) under /.well-known/est/[label/]: the libevent adapter. It reads the request,
- * authenticates (est_auth.c) and hands the enrollment to the same pipeline as the JSON API
- * (xb_enroll_start), so both give the same decision for the same device; only the encoding of
- * the answer differs (est_wire.c). docs/est.md describes the behaviour. */
+/* EST (RFC 7030) under /.well-known/est/[label/]: the libevent adapter. It reads the request
+ * and hands the enrollment to the same pipeline as the JSON API (xb_enroll_start), whose
+ * policy (policy.c) authenticates, so both give the same decision for the same device; only
+ * the encoding of the answer differs (est_wire.c). docs/est.md describes the behaviour. */
 #include "http.h"
 
 #include <stdlib.h>
@@ -67,14 +67,6 @@ static void xb_est_reply_base64(xb_exchange *ex, const char *content_type, const
     xb_http_reply_text(ex, 200, content_type, lines);
 }
 
-/* The connection's TLS object; NULL on the plain HTTP listener. */
-static SSL *xb_est_ssl(const xb_exchange *ex)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(ex->req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    return bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-}
-
 static void xb_est_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, const char *message)
 {
     if (err != XB_OK) {
@@ -123,53 +115,6 @@ static xb_err xb_est_read_body(xb_exchange *ex, uint8_t **der, size_t *der_len, 
     return xb_est_decode_body(text, len, der, der_len, d);
 }
 
-/* HTTP Basic for a bootstrap enrollment of cn. */
-static xb_err xb_est_auth_basic(xb_exchange *ex, const char *cn, xb_diag *d)
-{
-    const xb_config *cfg = ex->srv->cfg;
-    const char *authz =
-        evhttp_find_header(evhttp_request_get_input_headers(ex->req), "Authorization");
-    char password[256];
-    xb_err err = xb_est_basic_parse(authz, cn, password, sizeof password, d);
-    if (err == XB_ERR_NOT_FOUND)
-        return xb_fail(d, XB_ERR_UNAUTHORIZED,
-                       "credentials required: a TLS client certificate issued by this server, "
-                       "or HTTP Basic with the registration ID as user-id");
-    if (err == XB_OK && !cfg->open_mode) {
-        /* No per-device secrets exist yet, so Basic cannot prove anything here. Refusals that
-         * do not depend on the credential come first, as on the JSON API. */
-        err = xb_registry_check_enroll(ex->srv->reg, cn, &ex->srv->rules, d);
-        if (err == XB_OK || err == XB_ERR_ALREADY_ENROLLED)
-            err = xb_fail(d, XB_ERR_UNAUTHORIZED,
-                          "HTTP Basic is accepted only with [enroll] mode = open until "
-                          "per-device credentials exist; present a TLS client certificate "
-                          "issued by this server");
-    } else if (err == XB_OK && cfg->api_key[0] != '\0') {
-        /* Open mode with a function key: EST must not be a way around it. */
-        size_t pl = strlen(password), kl = strlen(cfg->api_key);
-        if (pl != kl || CRYPTO_memcmp(password, cfg->api_key, kl) != 0)
-            err = xb_fail(d, XB_ERR_UNAUTHORIZED,
-                          "the HTTP Basic password must be the [enroll] api_key");
-    }
-    OPENSSL_cleanse(password, sizeof password);
-    return err;
-}
-
-/* A TLS client certificate: it must be ours, issued to cn (a renewal); for simplereenroll the
- * request must also keep its subject and subjectAltName. */
-static xb_err xb_est_auth_cert(xb_exchange *ex, X509 *peer, const xb_csr *csr, const char *cn,
-                               int reenroll, xb_diag *d)
-{
-    char owner[XB_REGID_MAX + 1];
-    xb_err err = xb_est_client_cert_check(ex->srv->est, ex->srv->reg, peer, owner, d);
-    if (err == XB_OK && strcmp(owner, cn) != 0)
-        err = xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
-                      "the TLS client certificate was issued to %s: it cannot renew %s", owner, cn);
-    if (err == XB_OK && reenroll)
-        err = xb_est_renewal_match(csr, peer, d);
-    return err;
-}
-
 /* tls-unique proof of possession ([est] require_pop): the CSR's challengePassword is base64
  * of the first Finished message of this connection's handshake (RFC 7030 section 3.5). */
 static xb_err xb_est_check_pop(SSL *ssl, const xb_csr *csr, xb_diag *d)
@@ -216,28 +161,36 @@ static void xb_est_enroll(xb_exchange *ex, int reenroll)
     /* EST carries the registration ID in the CSR only. */
     if (err == XB_OK && (err = xb_csr_common_name(csr, cn, &d)) == XB_OK)
         snprintf(ex->reg_id, sizeof ex->reg_id, "%s", cn);
-    SSL *ssl = xb_est_ssl(ex);
+    SSL *ssl = xb_http_ssl(ex);
     X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-    /* A client certificate is judged whenever one is presented, never ignored: a foreign one
-     * is refused rather than treated as anonymous. */
-    if (err == XB_OK && peer != NULL)
-        err = xb_est_auth_cert(ex, peer, csr, cn, reenroll, &d);
-    else if (err == XB_OK && reenroll)
+    const char *authz =
+        evhttp_find_header(evhttp_request_get_input_headers(ex->req), "Authorization");
+    if (err == XB_OK && reenroll && peer == NULL)
         err = xb_fail(&d, XB_ERR_UNAUTHORIZED,
                       "simplereenroll needs the TLS client certificate being renewed");
-    else if (err == XB_OK)
-        err = xb_est_auth_basic(ex, cn, &d);
+    /* EST clients always authenticate (RFC 7030 section 3.2.3), even where the policy would
+     * need nothing: a request without any credential is a misconfigured client. */
+    else if (err == XB_OK && peer == NULL && authz == NULL)
+        err = xb_fail(&d, XB_ERR_UNAUTHORIZED,
+                      "credentials required: a TLS client certificate (issued by this server, "
+                      "or a manufacturer's), or HTTP Basic with the registration ID as user-id");
     if (err == XB_OK && ex->srv->cfg->est_require_pop)
         err = xb_est_check_pop(ssl, csr, &d);
     if (err != XB_OK) {
         xb_est_reply_error(ex, err, xb_diag_message(&d, err));
     } else {
-        xb_enroll_request req = {.reg_id = cn,
-                                 .csr_der = der,
-                                 .csr_len = der_len,
-                                 .csr = csr,
-                                 .client_addr = ex->client_addr,
-                                 .renewal = peer != NULL};
+        /* Who may enroll is the policy's, as on the JSON API (enroll.c). */
+        xb_enroll_request req = {
+            .reg_id = cn,
+            .csr_der = der,
+            .csr_len = der_len,
+            .csr = csr,
+            .client_addr = ex->client_addr,
+            .authorization = authz,
+            .peer = peer,
+            .renewal_route = 1,
+            .reenroll_only = reenroll,
+        };
         xb_enroll_start(ex, &req, xb_est_answer);
     }
     xb_csr_free(csr);

@@ -9,41 +9,21 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/crypto.h>
 
+#include "policy.h"
 #include "xboot_wire.h"
 
-static int xb_xboot_key_equal(const char *given, const char *want)
+/* The function key as the original took it: header x-functions-key, else ?code=KEY. The policy
+ * judges it (policy.c); query holds the parsed query string, which the result may point into. */
+static const char *xb_xboot_function_key(xb_exchange *ex, struct evkeyvalq *query)
 {
-    size_t gl = strlen(given), wl = strlen(want);
-    /* Constant time in the key's content; the length is not a secret worth hiding. */
-    return gl == wl && CRYPTO_memcmp(given, want, wl) == 0;
-}
-
-/* XB_OK when no key is configured or the request carries the right one. */
-static xb_err xb_xboot_check_key(xb_exchange *ex, const char **why)
-{
-    const char *want = ex->srv->cfg->api_key;
-    if (want == NULL || want[0] == '\0')
-        return XB_OK;
     const char *given =
         evhttp_find_header(evhttp_request_get_input_headers(ex->req), "x-functions-key");
-    struct evkeyvalq query;
-    TAILQ_INIT(&query);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ex->req);
     const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (given == NULL && qs != NULL && evhttp_parse_query_str(qs, &query) == 0)
-        given = evhttp_find_header(&query, "code");
-    xb_err err = XB_OK;
-    if (given == NULL) {
-        *why = "a function key is required (?code=KEY or header x-functions-key)";
-        err = XB_ERR_UNAUTHORIZED;
-    } else if (!xb_xboot_key_equal(given, want)) {
-        *why = "the function key is not valid";
-        err = XB_ERR_UNAUTHORIZED;
-    }
-    evhttp_clear_headers(&query);
-    return err;
+    if (given == NULL && qs != NULL && evhttp_parse_query_str(qs, query) == 0)
+        given = evhttp_find_header(query, "code");
+    return given;
 }
 
 static void xb_xboot_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, const char *message)
@@ -67,23 +47,51 @@ static void xb_xboot_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, 
 
 static void xb_xboot_enroll(xb_exchange *ex, const xb_xboot_request *wire)
 {
-    xb_enroll_request req = {.reg_id = wire->reg_id,
-                             .csr_der = wire->csr_der,
-                             .csr_len = wire->csr_len,
-                             .client_addr = ex->client_addr};
+    struct evkeyvalq query;
+    TAILQ_INIT(&query);
+    xb_enroll_request req = {
+        .reg_id = wire->reg_id,
+        .csr_der = wire->csr_der,
+        .csr_len = wire->csr_len,
+        .client_addr = ex->client_addr,
+        .authorization =
+            evhttp_find_header(evhttp_request_get_input_headers(ex->req), "Authorization"),
+        .api_key = xb_xboot_function_key(ex, &query),
+        .peer = xb_http_peer_cert(ex),
+    };
     xb_enroll_start(ex, &req, xb_xboot_answer);
+    evhttp_clear_headers(&query);
+}
+
+/* With a function key configured, a request presenting no credential at all cannot succeed
+ * whatever its body says, so it is refused before the body is read, as the original did. Any
+ * other request is the policy's to judge. */
+static int xb_xboot_refused_early(xb_exchange *ex)
+{
+    const char *want = ex->srv->cfg->api_key;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(ex->req);
+    if (want[0] == '\0' || evhttp_find_header(in, "Authorization") != NULL ||
+        xb_http_peer_cert(ex) != NULL)
+        return 0;
+    struct evkeyvalq query;
+    TAILQ_INIT(&query);
+    const char *given = xb_xboot_function_key(ex, &query);
+    int ok = given != NULL && xb_policy_key_equal(given, want);
+    if (!ok)
+        xb_http_reply_error(ex, XB_ERR_UNAUTHORIZED,
+                            given == NULL ? "a function key is required (?code=KEY or header "
+                                            "x-functions-key)"
+                                          : "the function key is not valid");
+    evhttp_clear_headers(&query);
+    return !ok;
 }
 
 void xb_route_xboot_certificate(xb_exchange *ex)
 {
     ex->enrollment = 1;
     ex->protocol = XB_PROTO_XBOOT;
-    const char *why = NULL;
-    xb_err err = xb_xboot_check_key(ex, &why);
-    if (err != XB_OK) {
-        xb_http_reply_error(ex, err, why);
+    if (xb_xboot_refused_early(ex))
         return;
-    }
     struct evbuffer *in = evhttp_request_get_input_buffer(ex->req);
     size_t len = evbuffer_get_length(in);
     if (len > XB_MAX_BODY) {
@@ -100,7 +108,7 @@ void xb_route_xboot_certificate(xb_exchange *ex)
     xb_xboot_request wire;
     memset(&wire, 0, sizeof wire);
     xb_diag d = {""};
-    err = body ? xb_xboot_decode(body, len, &wire, &d) : XB_ERR_NOMEM;
+    xb_err err = body ? xb_xboot_decode(body, len, &wire, &d) : XB_ERR_NOMEM;
     if (wire.reg_id[0] != '\0')
         snprintf(ex->reg_id, sizeof ex->reg_id, "%s", wire.reg_id);
     if (err != XB_OK)

@@ -11,6 +11,7 @@
 
 struct xb_committer;
 struct xb_est;
+struct xb_policy;
 
 typedef struct xb_server {
     const xb_config *cfg;
@@ -22,6 +23,7 @@ typedef struct xb_server {
     xb_metrics *metrics;           /* shared by all workers, mapped before fork */
     xb_metrics_slot *metrics_slot; /* this worker's */
     struct xb_est *est;            /* EST answers built at load (est_server.h); NULL: EST off */
+    struct xb_policy *policy;      /* who may enroll (policy.h), loaded before fork */
     /* The CRL this worker serves, as last read from the registry (route_crl.c): reloaded only
      * when the stored CRL number changes, so requests copy bytes and sign nothing. */
     uint8_t *crl_der;
@@ -44,22 +46,16 @@ typedef struct xb_enroll_request {
      * first (EST takes the registration ID from it): then csr_der is not parsed again. */
     const struct xb_csr *csr;
     const char *client_addr;
-    /* A renewal: the device authenticated with a certificate we issued to it (EST client
-     * certificate). It may then get a new certificate even when allow_reenroll is off: the
-     * one-certificate rule is about bootstrap enrollment. Disabled devices are still refused. */
-    int renewal;
+    /* The credentials presented, for the policy (policy.h): */
+    const char *authorization; /* the Authorization header, or NULL */
+    const char *api_key;       /* the JSON API's function key, or NULL */
+    X509 *peer;                /* the TLS client certificate, or NULL */
+    /* EST: a certificate we issued authenticates a renewal, which may get a new certificate
+     * even when allow_reenroll is off (the one-certificate rule is about bootstrap). */
+    int renewal_route;
+    /* EST simplereenroll: only a renewal, and the CSR keeps the certificate's subject. */
+    int reenroll_only;
 } xb_enroll_request;
-
-/* Authorize, check the CSR and sign: the CPU-bound half of an enrollment, nothing recorded
- * yet (enroll.c, and xb_enroll_start in http.h for the whole of it). A device that may not
- * enroll again (XB_ERR_ALREADY_ENROLLED) but sends a valid CSR for the key of its current,
- * unexpired certificate gets that certificate instead, with *replayed = 1: it is recorded
- * already, and the answer to send after a lost one. */
-xb_err xb_enroll_sign(xb_server *srv, const xb_enroll_request *req, xb_issued *out, int *replayed,
-                      xb_diag *d);
-
-/* The registry record of an issued certificate; rec borrows cert's DER and subject. */
-void xb_enroll_record_of(const xb_enroll_request *req, const xb_issued *cert, xb_cert_record *rec);
 
 /* TLS server context from PEM files: TLS 1.2 and 1.3 only. */
 xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out, xb_diag *d);

@@ -10,6 +10,7 @@
 #include "committer.h"
 #include "daemon.h"
 #include "est_server.h"
+#include "policy.h"
 #include "http.h"
 #include "xb_log.h"
 
@@ -51,6 +52,8 @@ void xb_daemon_release(xb_daemon *dm)
 {
     xb_est_free(dm->srv.est);
     dm->srv.est = NULL;
+    xb_policy_free(dm->srv.policy);
+    dm->srv.policy = NULL;
     free(dm->srv.crl_der);
     dm->srv.crl_der = NULL;
     xb_ca_free(dm->srv.ca);

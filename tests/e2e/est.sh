@@ -231,7 +231,7 @@ xb_contains "enrolled device, new key, EST: already_enrolled" "$XB_BODY" "alread
 est_post /simpleenroll "$XB_TMP/j1.der" -u dev-j:x
 xb_eq "enrolled device, its key again, EST: the same certificate (as JSON)" "$XB_STATUS" 200
 
-# ---- allowlist mode: Basic cannot authenticate yet; an unknown device is refused as by JSON ----
+# ---- allowlist mode: device credentials over Basic; an unknown device is refused as by JSON ----
 xb_stop_server
 xb_write_config "[est]" "labels = edge"
 xb_start_server || { xb_bad "xbootd restarts"; xb_finish; exit 1; }
@@ -241,10 +241,15 @@ xb_eq "unknown device, JSON: 403 device_unknown" "$XB_STATUS $(xb_json error)" "
 est_post /simpleenroll "$XB_TMP/u.der" -u dev-unknown:x
 xb_eq "unknown device, EST: 403" "$XB_STATUS" 403
 xb_contains "unknown device, EST: device_unknown" "$XB_BODY" "device_unknown:"
-xb_ctl device add dev-known >/dev/null
+secret=$(xb_ctl device add dev-known --secret 2>/dev/null | awk '{print $NF}')
 xb_csr ec-p256 dev-known "$XB_TMP/k"
 est_post /simpleenroll "$XB_TMP/k.der" -u dev-known:x
-expect_401 "allowlist mode, Basic" "accepted only with [enroll] mode = open"
+expect_401 "allowlist mode, Basic with a wrong secret" "not a valid credential for dev-known"
+est_post /simpleenroll "$XB_TMP/k.der"
+expect_401 "allowlist mode, no credentials" "credentials required"
+xb_eq "wrong secrets recorded nothing" "$(xb_cert_rows dev-known)" 0
+est_post /simpleenroll "$XB_TMP/k.der" -u "dev-known:$secret"
+xb_eq "allowlist mode, Basic with the device's secret: 200" "$XB_STATUS" 200
 # Renewal by client certificate works in allowlist mode too.
 est_post /simplereenroll "$XB_TMP/e1b.der" --cert "$XB_TMP/e1c.pem" --key "$XB_TMP/e1c.key"
 xb_eq "allowlist mode, simplereenroll with our certificate: 200" "$XB_STATUS" 200

@@ -41,7 +41,7 @@ xb_eq "v1 file made with the sqlite3 CLI" "$(user_version "$V1")" 1
 out=$("$XB_BIN/xbootctl" cert list --db "sqlite:$V1" 2>"$XB_TMP/err"); rc=$?
 xb_eq "xbootctl cert list on a v1 registry: exit 0" "$rc" 0
 xb_contains "... keeps its certificate" "$out" "0a0b"
-xb_eq "... migrated it to the current version (3)" "$(user_version "$V1")" 3
+xb_eq "... migrated it to the current version (4)" "$(user_version "$V1")" 4
 xb_eq "... both revocation columns exist" \
   "$(sqlite3 "$V1" "select count(*) from pragma_table_info('certificates') where name in ('revoked_at','revocation_reason');")" 2
 xb_eq "... the device row kept" "$(sqlite3 "$V1" "select reg_id, enabled, enrolled_at from devices;")" "dev-old|1|1600000100"
@@ -53,7 +53,7 @@ xb_ca_init
 make_v1 "$XB_DB"
 xb_write_config "[enroll]" "mode = open"
 xb_start_server || { xb_bad "xbootd starts on a v1 registry"; xb_finish; exit 1; }
-xb_eq "xbootd migrated the registry to the current version (3)" "$(user_version "$XB_DB")" 3
+xb_eq "xbootd migrated the registry to the current version (4)" "$(user_version "$XB_DB")" 4
 xb_eq "... kept the certificate row" "$(sqlite3 "$XB_DB" "select serial, reg_id, issued_at, revoked_at is null from certificates;")" "0a0b|dev-old|1600000100|1"
 xb_eq "... kept the device row" "$(sqlite3 "$XB_DB" "select count(*) from devices where reg_id='dev-old';")" 1
 

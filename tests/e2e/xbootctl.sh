@@ -36,13 +36,13 @@ xb_contains "show finds the device whatever the case" "$(ctl device show sn.0001
 
 # show / disable / enable.
 out=$(ctl device show SN.0001_x)
-xb_contains "show: state enabled" "$out" "enabled"
+xb_contains "show: state allowed" "$out" "state:        allowed"
 xb_contains "show: enrolled -" "$(grep enrolled <<<"$out")" "-"
 ctl device disable SN.0001_x >/dev/null
 xb_contains "disable: state disabled" "$(ctl device show SN.0001_x)" "disabled"
 xb_contains "list shows disabled" "$(ctl device list | grep SN.0001_x)" "disabled"
 ctl device enable SN.0001_x >/dev/null
-xb_contains "enable: state enabled" "$(ctl device show SN.0001_x | grep state)" "enabled"
+xb_contains "enable: state allowed again" "$(ctl device show SN.0001_x | grep state)" "allowed"
 ctl device show no-such-device >/dev/null; rc=$?
 xb_eq "show unknown device: exit 1" "$rc" 1
 xb_contains "show unknown device: says so" "$(err)" "not registered"

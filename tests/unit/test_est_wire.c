@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "est_server.h"
+#include "policy.h"
 #include "xb_base64.h"
 
 static void test_base64_lines(void **state)
@@ -255,39 +256,39 @@ static void test_basic(void **state)
     char pw[64];
     xb_diag d = {""};
     char *h = basic("dev-1:secret");
-    assert_int_equal(xb_est_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_OK);
+    assert_int_equal(xb_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_OK);
     assert_string_equal(pw, "secret");
     free(h);
     /* Colons in the ID (a MAC address) and in the password. */
     h = basic("aa:bb:cc:p:w");
-    assert_int_equal(xb_est_basic_parse(h, "aa:bb:cc", pw, sizeof pw, &d), XB_OK);
+    assert_int_equal(xb_basic_parse(h, "aa:bb:cc", pw, sizeof pw, &d), XB_OK);
     assert_string_equal(pw, "p:w");
-    assert_int_equal(xb_est_basic_parse(h, "aa:bb", pw, sizeof pw, &d), XB_OK);
+    assert_int_equal(xb_basic_parse(h, "aa:bb", pw, sizeof pw, &d), XB_OK);
     assert_string_equal(pw, "cc:p:w"); /* a prefix ID: the CN decides where the user-id ends */
-    assert_int_equal(xb_est_basic_parse(h, "aa:bb:cc:dd", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
+    assert_int_equal(xb_basic_parse(h, "aa:bb:cc:dd", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
     free(h);
     h = basic("dev-1:");
-    assert_int_equal(xb_est_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_OK);
+    assert_int_equal(xb_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_OK);
     assert_string_equal(pw, "");
     free(h);
     h = basic("dev-2:secret");
-    assert_int_equal(xb_est_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
+    assert_int_equal(xb_basic_parse(h, "dev-1", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
     assert_non_null(strstr(d.msg, "registration ID"));
     free(h);
     h = basic("nocolon");
-    assert_int_equal(xb_est_basic_parse(h, "nocolon", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
+    assert_int_equal(xb_basic_parse(h, "nocolon", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
     free(h);
-    assert_int_equal(xb_est_basic_parse(NULL, "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
-    assert_int_equal(xb_est_basic_parse("Bearer x", "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
-    assert_int_equal(xb_est_basic_parse("Basic !!!!", "dev-1", pw, sizeof pw, &d),
+    assert_int_equal(xb_basic_parse(NULL, "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
+    assert_int_equal(xb_basic_parse("Bearer x", "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
+    assert_int_equal(xb_basic_parse("Basic !!!!", "dev-1", pw, sizeof pw, &d),
                      XB_ERR_UNAUTHORIZED);
-    assert_int_equal(xb_est_basic_parse("Basic ZGV2LTE6eA== junk", "dev-1", pw, sizeof pw, &d),
+    assert_int_equal(xb_basic_parse("Basic ZGV2LTE6eA== junk", "dev-1", pw, sizeof pw, &d),
                      XB_ERR_UNAUTHORIZED);
-    assert_int_equal(xb_est_basic_parse("basic   ZGV2LTE6eA==  ", "dev-1", pw, sizeof pw, &d),
+    assert_int_equal(xb_basic_parse("basic   ZGV2LTE6eA==  ", "dev-1", pw, sizeof pw, &d),
                      XB_OK);
     assert_string_equal(pw, "x");
     h = basic("dev-1:0123456789");
-    assert_int_equal(xb_est_basic_parse(h, "dev-1", pw, 8, &d), XB_ERR_UNAUTHORIZED);
+    assert_int_equal(xb_basic_parse(h, "dev-1", pw, 8, &d), XB_ERR_UNAUTHORIZED);
     free(h);
 }
 
