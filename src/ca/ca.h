@@ -30,6 +30,21 @@ typedef struct xb_ca_config {
 xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d);
 void xb_ca_free(xb_ca *ca);
 
+/* Longest crl_url accepted, in bytes. */
+#define XB_CA_CRL_URL_MAX 512
+
+/* XB_OK if url can be a certificate's CRL distribution point: http:// or https:// (any case)
+ * and a host, printable ASCII without spaces, at most XB_CA_CRL_URL_MAX bytes. Otherwise
+ * XB_ERR_CONFIG with a message that begins with key (the name the user wrote it under). */
+xb_err xb_ca_check_crl_url(const char *url, const char *key, xb_diag *d);
+
+/* From now on every certificate ca issues names url as its CRL distribution point (RFC 5280
+ * 4.2.1.13); NULL or "" names none, as after xb_ca_load. The extension is built here, once, not
+ * per certificate. Checked as xb_ca_check_crl_url does (key "crl_url"); on failure ca is
+ * unchanged. Call it as xb_ca_issue is called, never while another thread uses ca. Set apart
+ * from xb_ca_config so that its many positional initializers keep compiling unchanged. */
+xb_err xb_ca_set_crl_url(xb_ca *ca, const char *url, xb_diag *d);
+
 /* XB_OK while the CA can issue at time now (its certificate is within validity). */
 xb_err xb_ca_check_usable(const xb_ca *ca, time_t now, xb_diag *d);
 

@@ -16,6 +16,7 @@ void xb_ca_fast_free(xb_ca_fast *f)
     OPENSSL_free(f->ext_head[0]);
     OPENSSL_free(f->ext_head[1]);
     OPENSSL_free(f->ext_tail);
+    OPENSSL_free(f->ext_cdp);
     EVP_MD_free(f->md);
     EVP_MD_free(f->sha1);
     EVP_MD_free(f->sha256);

@@ -74,8 +74,10 @@ typedef struct xb_ca_fast {
     size_t sig_alg_len;
     uint8_t *ext_head[2]; /* basicConstraints, keyUsage, extendedKeyUsage: [0] EC, [1] RSA */
     size_t ext_head_len[2];
-    uint8_t *ext_tail; /* authorityKeyIdentifier (after the per-certificate SKI) */
+    uint8_t *ext_tail; /* authorityKeyIdentifier (after the per-certificate SKI; the CRL's too) */
     size_t ext_tail_len;
+    uint8_t *ext_cdp; /* cRLDistributionPoints after ext_tail; NULL without crl_url (ca_cdp.c) */
+    size_t ext_cdp_len;
     xb_ca_copy_attr copy[XB_CA_MAX_COPY_ATTRS];
     EVP_MD *md; /* the signature digest, fetched once; NULL for keys that sign without one */
     EVP_MD *sha1, *sha256;
@@ -98,6 +100,7 @@ struct xb_ca {
     X509_EXTENSION *ext_key_usage_rsa;
     X509_EXTENSION *ext_eku;
     X509_EXTENSION *ext_aki;
+    X509_EXTENSION *ext_cdp; /* NULL without crl_url (xb_ca_set_crl_url) */
     xb_ca_fast fast;
     /* The chain returned with each certificate, as DER. */
     size_t chain_count;
@@ -120,6 +123,15 @@ const EVP_MD *xb_ca_digest_for_key(const EVP_PKEY *key);
 /* For ca_init.c and the reference issuer (ca_ski.c): add a subjectKeyIdentifier (RFC 5280 4.2.1.2
  * method 1: SHA-1 of the key BIT STRING). */
 xb_err xb_ca_add_ski(X509 *cert, xb_diag *d);
+
+/* ---- CRL distribution point (ca_cdp.c) ---- */
+
+/* The extension naming url (checked by xb_ca_check_crl_url), built through OpenSSL's
+ * structures for the reference issuer; NULL when out of memory. */
+X509_EXTENSION *xb_ca_cdp_reference(const char *url);
+/* The same extension as DER written by hand for the fast issuer, in *out (OPENSSL_malloc'd)
+ * and *out_len; 0 when out of memory. */
+int xb_ca_cdp_der(const char *url, uint8_t **out, size_t *out_len);
 
 /* ---- certificates as X509 objects (issued.c) ---- */
 

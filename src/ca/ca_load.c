@@ -46,6 +46,7 @@ void xb_ca_free(xb_ca *ca)
     X509_EXTENSION_free(ca->ext_key_usage_rsa);
     X509_EXTENSION_free(ca->ext_eku);
     X509_EXTENSION_free(ca->ext_aki);
+    X509_EXTENSION_free(ca->ext_cdp);
     xb_ca_fast_free(&ca->fast);
     for (size_t i = 0; i < ca->chain_count; i++)
         OPENSSL_free(ca->chain_der[i]);

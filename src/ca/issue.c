@@ -94,14 +94,15 @@ static size_t xb_tlv_len(size_t content)
 }
 
 /* TBSCertificate: version, serial, signature, issuer, validity, subject, key, extensions (in
- * the reference's order: basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI). */
+ * the reference's order: basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI, and
+ * cRLDistributionPoints when crl_url is set). */
 static size_t xb_tbs_write(const xb_ca *ca, const xb_csr *csr, const xb_tbs_parts *t, uint8_t *out)
 {
     const xb_ca_fast *f = &ca->fast;
     int serial_pad = (t->serial[0] & 0x80) != 0; /* keep the INTEGER positive */
     size_t serial_content = t->serial_len + (size_t)serial_pad;
     size_t validity = t->not_before_len + t->not_after_len;
-    size_t exts = f->ext_head_len[csr->is_rsa] + XB_SKI_LEN + f->ext_tail_len;
+    size_t exts = f->ext_head_len[csr->is_rsa] + XB_SKI_LEN + f->ext_tail_len + f->ext_cdp_len;
     size_t content = sizeof xb_version_v3 + xb_tlv_len(serial_content) + f->sig_alg_len +
                      f->issuer_len + xb_tlv_len(validity) + t->subject.der_len + csr->spki_len +
                      xb_tlv_len(xb_tlv_len(exts));
@@ -125,6 +126,8 @@ static size_t xb_tbs_write(const xb_ca *ca, const xb_csr *csr, const xb_tbs_part
     p = xb_put(p, f->ext_head[csr->is_rsa], f->ext_head_len[csr->is_rsa]);
     p = xb_put(p, t->ski, XB_SKI_LEN);
     p = xb_put(p, f->ext_tail, f->ext_tail_len);
+    if (f->ext_cdp_len != 0) /* memcpy from NULL is undefined even for 0 octets */
+        p = xb_put(p, f->ext_cdp, f->ext_cdp_len);
     return (size_t)(p - out);
 }
 

@@ -102,6 +102,8 @@ static xb_err xb_ref_add_extensions(const xb_ca *ca, const xb_csr_ref *csr, X509
         return err;
     if (!X509_add_ext(x, ca->ext_aki, -1))
         return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add authorityKeyIdentifier");
+    if (ca->ext_cdp != NULL && !X509_add_ext(x, ca->ext_cdp, -1))
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot add cRLDistributionPoints");
     return XB_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <ini.h>
 #include <openssl/crypto.h>
 
+#include "ca.h"
 #include "xb_log.h"
 #include "xb_util.h"
 
@@ -41,6 +42,7 @@ static const struct xb_config_key {
      7 * 24},
     {"ca", "subject_attributes", XB_KEY_STRING, offsetof(xb_config, subject_attributes),
      "C,ST,L,O,OU", 0, 0},
+    {"ca", "crl_url", XB_KEY_STRING, offsetof(xb_config, crl_url), "", 0, 0},
     {"registry", "db", XB_KEY_PATH, offsetof(xb_config, registry_db), "sqlite:xboot.db", 0, 0},
     {"enroll", "mode", XB_KEY_STRING, offsetof(xb_config, mode), "allowlist", 0, 0},
     {"enroll", "api_key", XB_KEY_STRING, offsetof(xb_config, api_key), "", 0, 0},
@@ -259,6 +261,12 @@ static xb_err xb_config_validate(xb_config *cfg, xb_diag *d)
                        "to serve plain HTTP only");
     if (cfg->ca_cert[0] == '\0' || cfg->ca_key[0] == '\0')
         return xb_fail(d, XB_ERR_CONFIG, "[ca] cert and key are required");
+    /* Here as well as at CA load, so that the message names the section and --check reports a
+     * bad URL before anything else is opened. */
+    xb_err uerr =
+        cfg->crl_url[0] != '\0' ? xb_ca_check_crl_url(cfg->crl_url, "[ca] crl_url", d) : XB_OK;
+    if (uerr != XB_OK)
+        return uerr;
     if (xb_log_level_parse(cfg->log_level) < 0)
         return xb_fail(d, XB_ERR_CONFIG,
                        "[server] log_level = '%s': expected debug, info, warn or error",

@@ -25,6 +25,7 @@ typedef struct xb_config {
     char *ca_chain;
     int validity_days;
     char *subject_attributes;
+    char *crl_url; /* CRL distribution point written into certificates; "" writes none */
     /* [crl] */
     int crl_next_update_hours; /* CRL lifetime: nextUpdate = thisUpdate + this */
     /* [registry] */

@@ -47,6 +47,8 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
     };
     err = xb_ca_load(&cc, &dm->srv.ca, d);
     if (err == XB_OK)
+        err = xb_ca_set_crl_url(dm->srv.ca, dm->cfg->crl_url, d);
+    if (err == XB_OK)
         err = xb_ca_check_usable(dm->srv.ca, time(NULL), d);
     if (err != XB_OK)
         return err;

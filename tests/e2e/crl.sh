@@ -3,7 +3,9 @@
 # a revocation (xbootctl cert revoke, device disable --revoke) puts the serial in the next one
 # with its reason and a higher CRL number; openssl verify -crl_check then fails for the revoked
 # certificate and passes for another; the same bytes are served until something changes (no
-# per-request signing); xbootctl crl --out writes the same CRL; nextUpdate is configurable.
+# per-request signing); xbootctl crl --out writes the same CRL; nextUpdate is configurable;
+# with [ca] crl_url certificates name the CRL's URL (fetched from there and used to verify), and
+# without it they name none.
 . "$(dirname "$0")/lib.sh"
 
 ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
@@ -120,5 +122,63 @@ xb_eq "next_update_hours = 2: nextUpdate 2 h after thisUpdate" $(( $(date -d "$n
 xb_eq "... CRL number 4" "$(crl_number "$XB_TMP/c4.der")" 4
 XB_STATUS=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$XB_TMP/ca/root-ca.pem" -X POST "$XB_URL/crl")
 xb_eq "POST /crl: 405" "$XB_STATUS" 405
+
+# ---- [ca] crl_url: certificates name where their CRL is (RFC 5280 4.2.1.13) ----
+cdp_text() { openssl x509 -in "$1" -noout -ext crlDistributionPoints 2>&1; }
+cdp_uris() { cdp_text "$1" | sed -n 's/^ *URI://p'; }
+xb_eq "crl_url unset: no CRL distribution point in dev-a's certificate" "$(cdp_uris "$XB_TMP/dev-a.pem")" ""
+xb_lacks "... nor in openssl x509 -text" "$(openssl x509 -in "$XB_TMP/dev-c.pem" -noout -text)" "CRL Distribution"
+
+conf_fails() { # conf_fails "what" NEEDLE [config lines...]: xbootd --check refuses, naming NEEDLE
+  local what=$1 needle=$2; shift 2
+  xb_write_config "$@"
+  out=$("$XB_BIN/xbootd" --check -c "$XB_TMP/xboot.conf" 2>&1); rc=$?
+  xb_eq "--check $what: exit 1" "$rc" 1
+  xb_contains "--check $what: the message names the key" "$out" "$needle"
+}
+conf_fails "crl_url = ldap://..." "[ca] crl_url must start with http:// or https://" \
+  "[ca]" "crl_url = ldap://127.0.0.1/cn=crl"
+conf_fails "crl_url with a space" "[ca] crl_url holds a space" "[ca]" "crl_url = http://127.0.0.1/a b"
+
+# The URL is the server's own plain-HTTP /crl (as CRLs are usually published: a relying party
+# checking a TLS certificate's revocation should not need TLS to do it). Its port is learnt
+# from a first start on port 0, then fixed.
+xb_stop_server
+xb_write_config "[server]" "http_listen = 127.0.0.1:0"
+xb_start_server || { xb_bad "xbootd starts with http_listen"; xb_finish; exit 1; }
+hport=${XB_HTTP_URL##*:}
+xb_stop_server
+crl_url="http://127.0.0.1:$hport/crl"
+xb_write_config "[server]" "http_listen = 127.0.0.1:$hport" "[ca]" "crl_url = $crl_url" \
+  "[enroll]" "mode = open"
+xb_start_server || { xb_bad "xbootd starts with crl_url = $crl_url"; xb_finish; exit 1; }
+xb_eq "... listening on the port crl_url names" "$XB_HTTP_URL" "http://127.0.0.1:$hport"
+enroll dev-d
+xb_check "crl_url set: dev-d enrolled" test -s "$XB_TMP/dev-d.pem"
+text=$(openssl x509 -in "$XB_TMP/dev-d.pem" -noout -text)
+xb_contains "openssl x509 -text shows the extension" "$text" "X509v3 CRL Distribution Points:"
+xb_lacks "... not critical" "$text" "CRL Distribution Points: critical"
+xb_contains "... with the URI" "$text" "URI:$crl_url"
+xb_eq "the certificate's only CDP URI is the configured crl_url" "$(cdp_uris "$XB_TMP/dev-d.pem")" "$crl_url"
+xb_eq "... one full name, no reasons, no CRL issuer" \
+  "$(cdp_text "$XB_TMP/dev-d.pem" | sed 's/ *$//' | tr '\n' '|')" "X509v3 CRL Distribution Points:|    Full Name:|      URI:$crl_url|"
+xb_contains "GnuTLS certtool reads the same distribution point" \
+  "$(certtool -i --infile "$XB_TMP/dev-d.pem" 2>&1)" "URI: $crl_url"
+# Fetch the CRL where the certificate says it is (127.0.0.1 only) and check the certificate with it.
+uri=$(cdp_uris "$XB_TMP/dev-d.pem")
+case "$uri" in
+  http://127.0.0.1:*) XB_STATUS=$(curl -s -o "$XB_TMP/cdp.der" -w '%{http_code}' --max-time 10 "$uri") ;;
+  *) XB_STATUS="not fetched: $uri" ;;
+esac
+xb_eq "GET the certificate's CDP URI: 200" "$XB_STATUS" 200
+openssl crl -inform DER -in "$XB_TMP/cdp.der" -out "$XB_TMP/cdp.pem" 2>/dev/null
+xb_check "... a CRL that openssl verify -crl_check accepts dev-d with" verify_with_crl "$XB_TMP/dev-d.pem" "$XB_TMP/cdp.pem"
+if verify_with_crl "$XB_TMP/dev-a.pem" "$XB_TMP/cdp.pem"; then
+  xb_bad "... and that still lists dev-a as revoked"
+else
+  xb_ok "... and that still lists dev-a as revoked"
+fi
+xb_lacks "the CRL itself names no distribution point" \
+  "$(openssl crl -in "$XB_TMP/cdp.pem" -noout -text)" "Distribution"
 
 xb_finish

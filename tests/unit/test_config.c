@@ -56,6 +56,7 @@ static void test_defaults_and_paths(void **state)
     assert_int_equal(c->allow_reenroll, 0);
     assert_string_equal(c->api_key, "");
     assert_string_equal(c->subject_attributes, "C,ST,L,O,OU");
+    assert_string_equal(c->crl_url, "");
     char want[200];
     /* Relative paths are relative to the file; absolute ones stay. */
     snprintf(want, sizeof want, "%s/tls.pem", dir);
@@ -114,6 +115,30 @@ static void test_refusals(void **state)
     expect_refused("[server]\nlog_level = loud\n", "log_level");
     expect_refused("[server]\nlisten =\n", "nothing to serve");
     expect_refused("this is not ini\n", "line");
+    expect_refused("[ca]\ncrl_url = ldap://pki.example.com/crl\n", "[ca] crl_url must start");
+    expect_refused("[ca]\ncrl_url = http://pki.example.com/my crl\n", "[ca] crl_url holds a space");
+}
+
+/* crl_url as written; one over 512 bytes (from the environment) is refused. */
+static void test_crl_url(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text, "%s[ca]\ncrl_url = https://pki.example.com/crl?ca=1\n", base);
+    write_conf(text);
+    xb_config *c = NULL;
+    xb_diag d = {""};
+    assert_int_equal(xb_config_load(path, &c, &d), XB_OK);
+    assert_string_equal(c->crl_url, "https://pki.example.com/crl?ca=1");
+    xb_config_free(c);
+    char url[600];
+    snprintf(url, sizeof url, "http://%0513d", 0);
+    setenv("XBOOT_CA_CRL_URL", url, 1);
+    c = NULL;
+    assert_int_equal(xb_config_load(path, &c, &d), XB_ERR_CONFIG);
+    unsetenv("XBOOT_CA_CRL_URL");
+    assert_null(c);
+    assert_non_null(strstr(d.msg, "[ca] crl_url is 520 bytes long, more than 512"));
 }
 
 static void test_missing_file(void **state)
@@ -140,7 +165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_paths), cmocka_unit_test(test_env_overrides_file),
         cmocka_unit_test(test_refusals),           cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_plain_http_only),
+        cmocka_unit_test(test_plain_http_only),    cmocka_unit_test(test_crl_url),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
