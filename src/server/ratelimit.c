@@ -93,12 +93,13 @@ static inline void xb_sipround(uint64_t v[4])
     v[2] = xb_rotl(v[2], 32);
 }
 
+/* Spelt out rather than looped: gcc turns this into one load, but kept the loop as eight
+ * byte loads and shifts, which hashed a 128-byte ID about 1.3x slower. */
 static inline uint64_t xb_le64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
 }
 
 static inline void xb_sip_absorb(uint64_t v[4], uint64_t m)
