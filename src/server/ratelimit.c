@@ -9,6 +9,8 @@
 
 #include <openssl/rand.h>
 
+#include "xb_regid.h"
+
 /* Set-associative: a key's hash picks a set of XB_RL_WAYS slots, and the key may sit in any of
  * them. 8 slots of 16 bytes are two cache lines. */
 #define XB_RL_WAYS 8
@@ -24,6 +26,8 @@
 #define XB_RL_MAX_REFILL_SECONDS 1e7
 #define XB_RL_MAX_BURST_X_RATE 1e8
 #define XB_NS_PER_S 1000000000LL
+/* Room for any valid registration ID, and then some. */
+#define XB_RL_ID_HASHED (2 * XB_REGID_MAX)
 
 /* One bucket. fp is the key's keyed hash with its low bit replaced by the kind; full_at is the
  * CLOCK_MONOTONIC instant (ns) at which the bucket is full again. A zeroed slot (full_at 0, in
@@ -289,6 +293,23 @@ static xb_rl_slot *xb_rl_victim(const xb_ratelimit *rl, xb_rl_set *set, int64_t 
     return best;
 }
 
+/* The key's keyed hash. Registration IDs are folded to lower case first, because the registry
+ * compares them without case: "DEV-1" and "dev-1" are one device, and must not be two buckets
+ * that an attacker could multiply by varying the case of a victim's ID. An ID longer than
+ * XB_RL_ID_HASHED (no valid one is) counts by its first XB_RL_ID_HASHED bytes, which can only
+ * make keys share a bucket, never split one. */
+static uint64_t xb_rl_hash(const xb_ratelimit *rl, xb_rl_kind kind, const char *key)
+{
+    if (kind != XB_RL_ID)
+        return xb_siphash24(rl->key[kind], key, strlen(key));
+    char folded[XB_RL_ID_HASHED];
+    size_t len = 0;
+    for (; len < sizeof folded && key[len] != '\0'; len++)
+        folded[len] =
+            (char)(key[len] >= 'A' && key[len] <= 'Z' ? key[len] + ('a' - 'A') : key[len]);
+    return xb_siphash24(rl->key[kind], folded, len);
+}
+
 static int xb_rl_retry_seconds(int64_t wait_ns)
 {
     int64_t s = (wait_ns + XB_NS_PER_S - 1) / XB_NS_PER_S;
@@ -309,7 +330,7 @@ static int xb_rl_apply(xb_ratelimit *rl, xb_rl_kind kind, const char *key, doubl
     double clamped = cost > 2 * lim->burst ? 2 * lim->burst : cost;
     int64_t cost_ns = xb_ns(clamped * lim->ns_per_token);
 
-    uint64_t h = xb_siphash24(rl->key[kind], key, strlen(key));
+    uint64_t h = xb_rl_hash(rl, kind, key);
     uint64_t fp = (h & ~(uint64_t)1) | (uint64_t)kind;
     uint64_t set_index = h & rl->set_mask;
     xb_rl_set *set = &rl->sets[set_index];
@@ -374,6 +395,6 @@ void xb_ratelimit_charge(xb_ratelimit *rl, xb_rl_kind kind, const char *key, dou
 
 void xb_ratelimit_test_hold_lock(xb_ratelimit *rl, xb_rl_kind kind, const char *key)
 {
-    uint64_t h = xb_siphash24(rl->key[kind], key, strlen(key));
+    uint64_t h = xb_rl_hash(rl, kind, key);
     xb_rl_acquire(&rl->locks[h & rl->set_mask & rl->stripe_mask].m);
 }

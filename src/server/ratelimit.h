@@ -50,7 +50,8 @@ xb_err xb_ratelimit_new(const xb_rate *ip, const xb_rate *id, size_t slots, xb_r
  * (if not NULL) set to the whole seconds, 1..XB_RL_RETRY_MAX, until cost tokens will be there.
  * A refusal takes nothing. A cost above the burst can never be met: refused, retry after
  * XB_RL_RETRY_MAX. A negative or NaN cost counts as 0 (allowed unless the bucket is below 0).
- * key: the client's IP as text or the registration ID; any NUL-terminated string. */
+ * key: the client's IP as text, or the registration ID (compared without case, as the registry
+ * compares IDs); any NUL-terminated string. */
 int xb_ratelimit_take(xb_ratelimit *rl, xb_rl_kind kind, const char *key, double cost,
                       int64_t now_ns, int *retry_after_s);
 

@@ -220,6 +220,12 @@ static void test_kinds_and_keys_independent(void **state)
     assert_int_equal(takes(rl, XB_RL_ID, longid, 1, T0, 10), 3);
     longid[127] = 'y';
     assert_int_equal(takes(rl, XB_RL_ID, longid, 1, T0, 10), 3);
+    /* IDs are one device whatever their case, as in the registry; IP text is taken as is. */
+    assert_int_equal(takes(rl, XB_RL_ID, "Dev-1.Site:A", 1, T0, 10), 3);
+    assert_int_equal(takes(rl, XB_RL_ID, "DEV-1.SITE:A", 1, T0, 10), 0);
+    assert_int_equal(takes(rl, XB_RL_ID, "dev-1.site:a", 1, T0, 10), 0);
+    assert_int_equal(takes(rl, XB_RL_IP, "2001:DB8::1", 1, T0, 10), 3);
+    assert_int_equal(takes(rl, XB_RL_IP, "2001:db8::1", 1, T0, 10), 3);
     xb_ratelimit_free(rl);
 }
 
