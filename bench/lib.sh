@@ -127,6 +127,11 @@ db = $db
 
 [enroll]
 mode = ${XBB_ENROLL_MODE:-allowlist}
+
+# A load generator is one address sending thousands a second: limits off.
+[rate_limit]
+ip_per_minute = 0
+id_per_minute = 0
 CONF
   local line
   for line in "$@"; do echo "$line" >>"$conf"; done

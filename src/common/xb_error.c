@@ -34,7 +34,7 @@ static const struct {
                                        "the request Content-Type is not accepted here", 415},
     [XB_ERR_METHOD_NOT_ALLOWED] = {"method_not_allowed", "method not allowed on this path", 405},
     [XB_ERR_NOT_FOUND] = {"not_found", "no such path", 404},
-    [XB_ERR_UNAUTHORIZED] = {"unauthorized", "a valid function key is required", 401},
+    [XB_ERR_UNAUTHORIZED] = {"unauthorized", "valid credentials are required", 401},
     [XB_ERR_DEVICE_UNKNOWN] = {"device_unknown", "this registration ID is not registered", 403},
     [XB_ERR_DEVICE_DISABLED] = {"device_disabled", "this device is disabled", 403},
     [XB_ERR_ALREADY_ENROLLED] = {"already_enrolled", "this device already has a certificate", 409},

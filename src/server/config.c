@@ -50,6 +50,14 @@ static const struct xb_config_key {
     {"policy", "manufacturer_ca", XB_KEY_PATH, offsetof(xb_config, manufacturer_ca), "", 0, 0},
     {"policy", "manufacturer_id_field", XB_KEY_STRING, offsetof(xb_config, manufacturer_id_field),
      "CN", 0, 0},
+    /* Defaults as docs/rate-limits.md explains: 20 a second from one address (burst 200), one a
+     * minute per device after a burst of 5. */
+    {"rate_limit", "ip_per_minute", XB_KEY_INT, offsetof(xb_config, rl_ip_per_minute), "1200", 0,
+     1000000},
+    {"rate_limit", "ip_burst", XB_KEY_INT, offsetof(xb_config, rl_ip_burst), "200", 1, 1000000},
+    {"rate_limit", "id_per_minute", XB_KEY_INT, offsetof(xb_config, rl_id_per_minute), "1", 0,
+     1000000},
+    {"rate_limit", "id_burst", XB_KEY_INT, offsetof(xb_config, rl_id_burst), "5", 1, 1000000},
     {"est", "enabled", XB_KEY_BOOL, offsetof(xb_config, est_enabled), "true", 0, 0},
     {"est", "labels", XB_KEY_STRING, offsetof(xb_config, est_labels), "", 0, 0},
     {"est", "require_pop", XB_KEY_BOOL, offsetof(xb_config, est_require_pop), "false", 0, 0},

@@ -38,6 +38,9 @@ typedef struct xb_config {
     /* [policy] */
     char *manufacturer_ca;       /* PEM bundle of manufacturer CAs (IDevIDs); "" none */
     char *manufacturer_id_field; /* the IDevID subject attribute that is the ID: CN */
+    /* [rate_limit]: requests a minute and bucket sizes; 0 a minute: that limit is off */
+    int rl_ip_per_minute, rl_ip_burst;
+    int rl_id_per_minute, rl_id_burst;
     /* [est] */
     int est_enabled;
     char *est_labels; /* as written; parsed into est_label[] */

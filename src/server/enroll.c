@@ -201,7 +201,9 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
     p->reply = reply;
     xb_server *srv = ex->srv;
     xb_diag d = {""};
-    xb_err err = xb_enroll_sign(p, req, &d);
+    xb_err err = xb_http_take_token(&p->ex, req->reg_id, &d);
+    if (err == XB_OK)
+        err = xb_enroll_sign(p, req, &d);
     if (err != XB_OK || p->ex.replayed) { /* a replayed certificate is recorded already */
         xb_enroll_finish(p, err, xb_diag_message(&d, err));
         return;

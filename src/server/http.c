@@ -12,7 +12,10 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 
+#include "ratelimit.h"
 #include "xb_log.h"
+
+#define XB_HTTP_RETRY_AFTER_503 5
 #include "xb_util.h"
 
 /* Every method evhttp knows: all reach the dispatcher, so that unknown ones get our 405. */
@@ -87,9 +90,32 @@ static const char *xb_http_reason(int status)
     }
 }
 
+xb_err xb_http_take_token(xb_exchange *ex, const char *reg_id, xb_diag *d)
+{
+    int wait = 0;
+    xb_rl_kind kind = reg_id != NULL ? XB_RL_ID : XB_RL_IP;
+    const char *key = reg_id != NULL ? reg_id : ex->client_addr;
+    if (xb_ratelimit_take(ex->srv->limits, kind, key, 1, xb_ratelimit_now_ns(), &wait))
+        return XB_OK;
+    ex->retry_after = wait;
+    return xb_fail(d, XB_ERR_RATE_LIMITED, "too many requests for this %s; retry after %d s",
+                   reg_id != NULL ? "registration ID" : "address", wait);
+}
+
+/* A failed authentication takes a second token from its buckets: guessing costs double. */
+static void xb_http_charge_failure(const xb_exchange *ex)
+{
+    int64_t now = xb_ratelimit_now_ns();
+    xb_ratelimit_charge(ex->srv->limits, XB_RL_IP, ex->client_addr, 1, now);
+    if (strcmp(ex->reg_id, "-") != 0)
+        xb_ratelimit_charge(ex->srv->limits, XB_RL_ID, ex->reg_id, 1, now);
+}
+
 /* The request's log line and its metrics. */
 static void xb_http_account(const xb_exchange *ex)
 {
+    if (ex->enrollment && ex->result == XB_ERR_UNAUTHORIZED)
+        xb_http_charge_failure(ex);
     struct timeval now;
     gettimeofday(&now, NULL);
     double ms = (double)(now.tv_sec - ex->start.tv_sec) * 1e3 +
@@ -128,6 +154,14 @@ void xb_http_reply_bytes(xb_exchange *ex, int status, const char *content_type,
                          const char *cache_control, const void *data, size_t len)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(ex->req);
+    /* 429 says when a token will be there; 503 (registry, CA or webhook briefly away) asks
+     * for a short wait so devices do not retry in a tight loop. */
+    int wait = ex->retry_after > 0 ? ex->retry_after : status == 503 ? XB_HTTP_RETRY_AFTER_503 : 0;
+    if (wait > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", wait);
+        evhttp_add_header(h, "Retry-After", secs);
+    }
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "Cache-Control", cache_control);
     evhttp_add_header(h, "X-Request-Id", ex->request_id);

@@ -28,7 +28,14 @@ typedef struct xb_exchange {
     xb_err result;          /* what the answer says: XB_OK or the error sent */
     int replayed;           /* the certificate sent is the device's current one again (enroll.c) */
     const char *credential; /* what authenticated the enrollment (policy.h), for the log line */
+    int retry_after;        /* > 0: the answer carries Retry-After with these seconds */
 } xb_exchange;
+
+/* Rate limits (ratelimit.h) for an enrollment: a token from the client address's bucket
+ * (reg_id NULL, on arrival) or from reg_id's (once the ID is known). XB_ERR_RATE_LIMITED with
+ * ex->retry_after set when there is none: the answer is 429 with Retry-After. A failed
+ * authentication is charged again when its answer goes out (it counts double). */
+xb_err xb_http_take_token(xb_exchange *ex, const char *reg_id, xb_diag *d);
 
 /* Attach an evhttp server on base, accepting on fd; TLS (srv->ssl_ctx) when tls is set. */
 struct evhttp *xb_http_new(struct event_base *base, xb_server *srv, int tls, int fd,

@@ -17,6 +17,7 @@
 #include "est_server.h"
 #include "listen.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "xb_log.h"
 
 static void xb_usage(FILE *out)
@@ -32,6 +33,14 @@ static void xb_usage(FILE *out)
 }
 
 /* Load and check everything a worker needs; --check stops after this. */
+/* [rate_limit] into the shared bucket table, mapped here so every worker shares it. */
+static xb_err xb_limits_new(const xb_config *cfg, xb_ratelimit **out, xb_diag *d)
+{
+    xb_rate ip = {cfg->rl_ip_per_minute / 60.0, cfg->rl_ip_burst};
+    xb_rate id = {cfg->rl_id_per_minute / 60.0, cfg->rl_id_burst};
+    return xb_ratelimit_new(&ip, &id, 0, out, d);
+}
+
 static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
 {
     xb_err err = xb_config_load(config_path, &dm->cfg, d);
@@ -74,6 +83,8 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
             return err;
     }
     err = xb_policy_load(dm->cfg, dm->srv.ca, &dm->srv.policy, d);
+    if (err == XB_OK)
+        err = xb_limits_new(dm->cfg, &dm->srv.limits, d);
     if (err != XB_OK)
         return err;
     /* Devices may authenticate with a client certificate: ours (EST renewal) or a

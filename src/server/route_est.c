@@ -20,8 +20,6 @@
 
 #define XB_EST_PREFIX_LEN (sizeof "/.well-known/est" - 1)
 #define XB_EST_PKCS7_CERTS "application/pkcs7-mime; smime-type=certs-only"
-/* How long a client should wait after a 503 (registry or CA briefly unavailable). */
-#define XB_EST_RETRY_AFTER "5"
 
 /* EST statuses for the pipeline's codes: a policy refusal is 403 (RFC 7030 has no 409), a
  * wrongly typed body 400. Everything else as on the JSON API. */
@@ -51,8 +49,6 @@ static void xb_est_reply_error(xb_exchange *ex, xb_err err, const char *message)
     struct evkeyvalq *h = evhttp_request_get_output_headers(ex->req);
     if (status == 401) /* every 401, whatever the reason (RFC 7235 section 3.1) */
         evhttp_add_header(h, "WWW-Authenticate", "Basic realm=\"xboot\"");
-    if (status == 503)
-        evhttp_add_header(h, "Retry-After", XB_EST_RETRY_AFTER);
     char text[512];
     snprintf(text, sizeof text, "%s: %s\n", xb_err_code(err), message ? message : xb_strerror(err));
     ex->outcome = xb_err_code(err);
@@ -155,7 +151,9 @@ static void xb_est_enroll(xb_exchange *ex, int reenroll)
     size_t der_len = 0;
     xb_csr *csr = NULL;
     char cn[XB_REGID_MAX + 1] = "";
-    xb_err err = xb_est_read_body(ex, &der, &der_len, &d);
+    xb_err err = xb_http_take_token(ex, NULL, &d);
+    if (err == XB_OK)
+        err = xb_est_read_body(ex, &der, &der_len, &d);
     if (err == XB_OK)
         err = xb_csr_parse(der, der_len, &csr, &d);
     /* EST carries the registration ID in the CSR only. */

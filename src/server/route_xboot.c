@@ -90,6 +90,12 @@ void xb_route_xboot_certificate(xb_exchange *ex)
 {
     ex->enrollment = 1;
     ex->protocol = XB_PROTO_XBOOT;
+    xb_diag d = {""};
+    xb_err err = xb_http_take_token(ex, NULL, &d);
+    if (err != XB_OK) {
+        xb_http_reply_error(ex, err, xb_diag_message(&d, err));
+        return;
+    }
     if (xb_xboot_refused_early(ex))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(ex->req);
@@ -107,8 +113,7 @@ void xb_route_xboot_certificate(xb_exchange *ex)
     const char *body = len > 0 ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
     xb_xboot_request wire;
     memset(&wire, 0, sizeof wire);
-    xb_diag d = {""};
-    xb_err err = body ? xb_xboot_decode(body, len, &wire, &d) : XB_ERR_NOMEM;
+    err = body ? xb_xboot_decode(body, len, &wire, &d) : XB_ERR_NOMEM;
     if (wire.reg_id[0] != '\0')
         snprintf(ex->reg_id, sizeof ex->reg_id, "%s", wire.reg_id);
     if (err != XB_OK)

@@ -12,6 +12,7 @@
 struct xb_committer;
 struct xb_est;
 struct xb_policy;
+struct xb_ratelimit;
 
 typedef struct xb_server {
     const xb_config *cfg;
@@ -24,6 +25,7 @@ typedef struct xb_server {
     xb_metrics_slot *metrics_slot; /* this worker's */
     struct xb_est *est;            /* EST answers built at load (est_server.h); NULL: EST off */
     struct xb_policy *policy;      /* who may enroll (policy.h), loaded before fork */
+    struct xb_ratelimit *limits;   /* token buckets shared by the workers (ratelimit.h) */
     /* The CRL this worker serves, as last read from the registry (route_crl.c): reloaded only
      * when the stored CRL number changes, so requests copy bytes and sign nothing. */
     uint8_t *crl_der;

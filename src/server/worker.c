@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "est_server.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "http.h"
 #include "xb_log.h"
 
@@ -54,6 +55,8 @@ void xb_daemon_release(xb_daemon *dm)
     dm->srv.est = NULL;
     xb_policy_free(dm->srv.policy);
     dm->srv.policy = NULL;
+    xb_ratelimit_free(dm->srv.limits);
+    dm->srv.limits = NULL;
     free(dm->srv.crl_der);
     dm->srv.crl_der = NULL;
     xb_ca_free(dm->srv.ca);

@@ -61,6 +61,12 @@ chain = ca/chain.pem
 
 [registry]
 db = sqlite:xboot.db
+
+# Tests enroll one ID many times and from one address: limits off unless a test sets them
+# (a later [rate_limit] in the arguments overrides these).
+[rate_limit]
+ip_per_minute = 0
+id_per_minute = 0
 CONF
   local line
   for line in "$@"; do echo "$line" >>"$XB_TMP/xboot.conf"; done
