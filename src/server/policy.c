@@ -279,12 +279,9 @@ static xb_err xb_policy_missing(const xb_config *cfg, const xb_presented *in, co
             out->credential = XB_CRED_API_KEY;
             return XB_OK;
         }
-        return xb_fail(d, XB_ERR_UNAUTHORIZED,
-                       in->api_key != NULL
-                           ? "the function key is not valid"
-                           : "credentials required: a device credential (HTTP Basic), a "
-                             "certificate, or the function key (?code=KEY or header "
-                             "x-functions-key)");
+        return xb_fail(d, XB_ERR_UNAUTHORIZED, "%s",
+                       in->api_key != NULL ? "the function key is not valid"
+                                           : XB_POLICY_NO_CREDENTIALS);
     default:
         out->credential = XB_CRED_NONE;
         return XB_OK;

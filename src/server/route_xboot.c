@@ -79,8 +79,7 @@ static int xb_xboot_refused_early(xb_exchange *ex)
     int ok = given != NULL && xb_policy_key_equal(given, want);
     if (!ok)
         xb_http_reply_error(ex, XB_ERR_UNAUTHORIZED,
-                            given == NULL ? "a function key is required (?code=KEY or header "
-                                            "x-functions-key)"
+                            given == NULL ? XB_POLICY_NO_CREDENTIALS
                                           : "the function key is not valid");
     evhttp_clear_headers(&query);
     return !ok;
