@@ -28,6 +28,9 @@ typedef enum xb_err {
     XB_ERR_DEVICE_UNKNOWN,
     XB_ERR_DEVICE_DISABLED,
     XB_ERR_ALREADY_ENROLLED,
+    XB_ERR_FORBIDDEN,          /* the enrollment policy (validation webhook) refused */
+    XB_ERR_POLICY_UNAVAILABLE, /* the enrollment policy cannot be consulted now: retry later */
+    XB_ERR_RATE_LIMITED,
     /* admin / local */
     XB_ERR_EXISTS,
     XB_ERR_INVALID_ARGUMENT,

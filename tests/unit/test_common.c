@@ -114,6 +114,12 @@ static void test_error_table(void **state)
     assert_string_equal(xb_err_code(XB_ERR_ALREADY_ENROLLED), "already_enrolled");
     assert_int_equal(xb_err_http_status(XB_ERR_ALREADY_ENROLLED), 409);
     assert_int_equal(xb_err_http_status(XB_ERR_PAYLOAD_TOO_LARGE), 413);
+    assert_string_equal(xb_err_code(XB_ERR_FORBIDDEN), "forbidden");
+    assert_int_equal(xb_err_http_status(XB_ERR_FORBIDDEN), 403);
+    assert_string_equal(xb_err_code(XB_ERR_POLICY_UNAVAILABLE), "policy_unavailable");
+    assert_int_equal(xb_err_http_status(XB_ERR_POLICY_UNAVAILABLE), 503);
+    assert_string_equal(xb_err_code(XB_ERR_RATE_LIMITED), "rate_limited");
+    assert_int_equal(xb_err_http_status(XB_ERR_RATE_LIMITED), 429);
     assert_string_equal(xb_err_code((xb_err)999), "internal_error");
     xb_diag d = {""};
     assert_string_equal(xb_diag_message(&d, XB_ERR_BAD_CSR), xb_strerror(XB_ERR_BAD_CSR));
