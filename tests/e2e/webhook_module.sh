@@ -41,7 +41,7 @@ ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 xb_eq "test certificates made" "$?" 0
 
 cat >"$WH/webhook.py" <<'PY'
-import http.server, json, socketserver, ssl, sys, threading, time
+import http.server, json, os, socketserver, ssl, sys, threading, time
 cert, key, portfile, logfile = sys.argv[1:5]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
@@ -126,7 +126,6 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 srv = S(("127.0.0.1", 0), H)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
-import os
 os.rename(portfile + ".tmp", portfile)
 srv.serve_forever()
 PY
