@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "loop_inbox.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -18,7 +19,7 @@
 typedef struct xb_commit_job {
     xb_issuance item;
     void (*done)(struct xb_commit_job *job, int delivered);
-    struct xb_commit_job *next; /* the committer's */
+    xb_job_link link; /* the committer's: its queue, then the loop's inbox */
 } xb_commit_job;
 
 typedef struct xb_committer xb_committer;

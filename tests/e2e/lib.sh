@@ -101,13 +101,19 @@ xb_start_server() {
   echo "xbootd does not answer /healthz"; cat "$XB_TMP/xbootd.log"; return 1
 }
 
+# Stop a process this test started: TERM, then KILL after $2 seconds (default 15), and reap it.
+xb_stop_pid() {
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null
+  local i
+  for i in $(seq 1 $((${2:-15} * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
+
 xb_stop_server() {
   [ -n "$XB_PID" ] || return 0
-  kill -TERM "$XB_PID" 2>/dev/null
-  local i
-  for i in $(seq 1 150); do kill -0 "$XB_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$XB_PID" 2>/dev/null
-  wait "$XB_PID" 2>/dev/null
+  xb_stop_pid "$XB_PID"
   XB_PID=""
   # Under ASan/UBSan a report in any worker fails the test.
   if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$XB_TMP/xbootd.log"; then
