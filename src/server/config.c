@@ -48,6 +48,10 @@ static const struct xb_config_key {
     {"enroll", "api_key", XB_KEY_STRING, offsetof(xb_config, api_key), "", 0, 0},
     {"enroll", "allow_reenroll", XB_KEY_BOOL, offsetof(xb_config, allow_reenroll), "false", 0, 0},
     {"policy", "manufacturer_ca", XB_KEY_PATH, offsetof(xb_config, manufacturer_ca), "", 0, 0},
+    {"policy", "webhook_url", XB_KEY_STRING, offsetof(xb_config, webhook_url), "", 0, 0},
+    {"policy", "webhook_ca", XB_KEY_PATH, offsetof(xb_config, webhook_ca), "", 0, 0},
+    {"policy", "webhook_timeout_ms", XB_KEY_INT, offsetof(xb_config, webhook_timeout_ms), "2000", 1,
+     60000},
     {"policy", "manufacturer_id_field", XB_KEY_STRING, offsetof(xb_config, manufacturer_id_field),
      "CN", 0, 0},
     /* Defaults as docs/rate-limits.md explains: 20 a second from one address (burst 200), one a

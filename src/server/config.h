@@ -38,6 +38,9 @@ typedef struct xb_config {
     /* [policy] */
     char *manufacturer_ca;       /* PEM bundle of manufacturer CAs (IDevIDs); "" none */
     char *manufacturer_id_field; /* the IDevID subject attribute that is the ID: CN */
+    char *webhook_url;           /* validation webhook (https://); "" none */
+    char *webhook_ca;            /* its trust anchor (PEM); "": the system store */
+    int webhook_timeout_ms;
     /* [rate_limit]: requests a minute and bucket sizes; 0 a minute: that limit is off */
     int rl_ip_per_minute, rl_ip_burst;
     int rl_id_per_minute, rl_id_burst;

@@ -5,10 +5,14 @@
 #include "http.h"
 #include "policy.h"
 #include "server.h"
+#include "webhook.h"
+#include "xb_log.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/x509.h>
 
 /* Why the device's current certificate cannot be sent for the key key_sha256 (NULL: it can).
  * meta is its registry record, read for this request: a revocation counts at once. */
@@ -73,6 +77,7 @@ typedef struct xb_enroll_pending {
     xb_issued cert;
     xb_enroll_reply_fn reply;
     xb_decision decision; /* the record borrows its group */
+    xb_webhook_job webhook;
 } xb_enroll_pending;
 
 /* Who may enroll (the policy), and what simplereenroll adds: a renewal, keeping the subject. */
@@ -189,6 +194,78 @@ static void xb_enroll_committed(xb_commit_job *job, int delivered)
     xb_enroll_recorded(p, job->item.result, &d);
 }
 
+/* Record, then answer (enroll_recorded). */
+static void xb_enroll_commit(xb_enroll_pending *p)
+{
+    xb_server *srv = p->ex.srv;
+    p->job.done = xb_enroll_committed;
+    if (srv->committer != NULL) {
+        xb_committer_submit(srv->committer, &p->job);
+        return;
+    }
+    /* No commit thread (tools and tests that drive the pipeline directly): commit inline. */
+    xb_diag d = {""};
+    xb_err err = xb_registry_record_issuance(srv->reg, &p->job.item.rec, &srv->rules, &d);
+    xb_enroll_recorded(p, err, &d);
+}
+
+/* The webhook's verdict, on the loop thread: allowed goes on to the commit; denied or
+ * unanswered discards the certificate, which was never recorded nor sent. */
+static void xb_enroll_judged(xb_webhook_job *job, int delivered)
+{
+    xb_enroll_pending *p =
+        (xb_enroll_pending *)((char *)job - offsetof(xb_enroll_pending, webhook));
+    if (!delivered) { /* shutting down: nothing was recorded, nobody left to answer */
+        xb_issued_clear(&p->cert);
+        free(p);
+        return;
+    }
+    if (job->result == XB_OK) {
+        xb_enroll_commit(p);
+        return;
+    }
+    if (job->result == XB_ERR_POLICY_UNAVAILABLE) /* fail closed, and say so to the operator */
+        xb_warn("request id=%s reg_id=%s: validation webhook unavailable: %s", p->ex.request_id,
+                p->job.item.rec.reg_id, job->reason);
+    xb_issued_clear(&p->cert);
+    xb_enroll_finish(p, job->result, job->reason[0] ? job->reason : NULL);
+}
+
+/* "ec-p256", "rsa-2048": the issued certificate's key, as the webhook is told. */
+static void xb_enroll_key_type(const xb_issued *cert, char *out, size_t size)
+{
+    const unsigned char *der = cert->der;
+    X509 *x = d2i_X509(NULL, &der, (long)cert->der_len);
+    EVP_PKEY *key = x != NULL ? X509_get0_pubkey(x) : NULL;
+    char group[64] = "";
+    size_t glen = 0;
+    if (key != NULL && EVP_PKEY_is_a(key, "RSA"))
+        snprintf(out, size, "rsa-%d", EVP_PKEY_get_bits(key));
+    else if (key != NULL && EVP_PKEY_get_group_name(key, group, sizeof group, &glen))
+        snprintf(out, size, "ec-%s",
+                 strcmp(group, "prime256v1") == 0  ? "p256"
+                 : strcmp(group, "secp384r1") == 0 ? "p384"
+                                                   : group);
+    else
+        snprintf(out, size, "unknown");
+    X509_free(x);
+}
+
+/* Ask [policy] webhook_url about the signed, unrecorded certificate (enroll_judged). */
+static void xb_enroll_ask_webhook(xb_enroll_pending *p)
+{
+    char key_type[80];
+    xb_enroll_key_type(&p->cert, key_type, sizeof key_type);
+    xb_webhook_query q = {.registration_id = p->job.item.rec.reg_id,
+                          .subject = p->cert.subject,
+                          .public_key_sha256 = p->cert.pubkey_sha256,
+                          .key_type = key_type,
+                          .client_address = p->ex.client_addr,
+                          .protocol = xb_protocol_name(p->ex.protocol)};
+    p->webhook.done = xb_enroll_judged;
+    xb_webhook_submit(p->ex.srv->webhook, &q, &p->webhook);
+}
+
 void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enroll_reply_fn reply)
 {
     xb_enroll_pending *p = calloc(1, sizeof *p);
@@ -199,7 +276,6 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
     }
     p->ex = *ex;
     p->reply = reply;
-    xb_server *srv = ex->srv;
     xb_diag d = {""};
     xb_err err = xb_http_take_token(&p->ex, req->reg_id, &d);
     if (err == XB_OK)
@@ -209,12 +285,11 @@ void xb_enroll_start(const xb_exchange *ex, const xb_enroll_request *req, xb_enr
         return;
     }
     xb_enroll_record_of(req, &p->decision, &p->cert, &p->job.item.rec);
-    p->job.done = xb_enroll_committed;
-    if (srv->committer != NULL) {
-        xb_committer_submit(srv->committer, &p->job);
-        return;
-    }
-    /* No commit thread (tools and tests that drive the pipeline directly): commit inline. */
-    err = xb_registry_record_issuance(srv->reg, &p->job.item.rec, &srv->rules, &d);
-    xb_enroll_recorded(p, err, &d);
+    /* The webhook judges what would be issued, signed but not recorded: a denial discards it
+     * (a serial spent, nothing issued). Signing first keeps the exact subject and key the
+     * webhook sees the ones of the certificate; refusals are rare next to enrollments. */
+    if (p->ex.srv->webhook != NULL)
+        xb_enroll_ask_webhook(p);
+    else
+        xb_enroll_commit(p);
 }

@@ -18,6 +18,7 @@
 #include "listen.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "webhook.h"
 #include "xb_log.h"
 
 static void xb_usage(FILE *out)
@@ -33,6 +34,23 @@ static void xb_usage(FILE *out)
 }
 
 /* Load and check everything a worker needs; --check stops after this. */
+/* [policy] webhook_url and webhook_ca are checked here, before the workers fork, so that a
+ * mistake stops xbootd (and --check) instead of every worker at its start. */
+static xb_err xb_webhook_check_config(const xb_config *cfg, xb_diag *d)
+{
+    char shown[512];
+    if (cfg->webhook_url[0] == '\0')
+        return XB_OK;
+    xb_err err = xb_webhook_url_shown(cfg->webhook_url, shown, sizeof shown, d);
+    if (err != XB_OK)
+        return xb_fail(d, XB_ERR_CONFIG, "[policy] webhook_url: %s", xb_diag_message(d, err));
+    if (cfg->webhook_ca[0] != '\0' && access(cfg->webhook_ca, R_OK) != 0)
+        return xb_fail(d, XB_ERR_CONFIG, "[policy] webhook_ca: cannot read %s: %s", cfg->webhook_ca,
+                       strerror(errno));
+    xb_info("validation webhook: %s (fails closed)", shown);
+    return XB_OK;
+}
+
 /* [rate_limit] into the shared bucket table, mapped here so every worker shares it. */
 static xb_err xb_limits_new(const xb_config *cfg, xb_ratelimit **out, xb_diag *d)
 {
@@ -85,6 +103,8 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
     err = xb_policy_load(dm->cfg, dm->srv.ca, &dm->srv.policy, d);
     if (err == XB_OK)
         err = xb_limits_new(dm->cfg, &dm->srv.limits, d);
+    if (err == XB_OK)
+        err = xb_webhook_check_config(dm->cfg, d);
     if (err != XB_OK)
         return err;
     /* Devices may authenticate with a client certificate: ours (EST renewal) or a

@@ -195,6 +195,11 @@ static const xb_histogram *xb_pick_batch(const xb_metrics_slot *s, size_t unused
 
 static const char *const xb_protocol_names[XB_PROTO__COUNT] = {
     [XB_PROTO_XBOOT] = "xboot", [XB_PROTO_EST] = "est"};
+
+const char *xb_protocol_name(xb_protocol p)
+{
+    return (unsigned)p < XB_PROTO__COUNT ? xb_protocol_names[p] : "unknown";
+}
 static const char *const xb_outcome_names[XB_OUTCOME__COUNT] = {
     [XB_OUTCOME_ISSUED] = "issued", [XB_OUTCOME_REPLAYED] = "replayed"};
 

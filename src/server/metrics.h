@@ -15,6 +15,8 @@
 
 /* Wire protocols that enroll devices (label protocol="..."). */
 typedef enum xb_protocol { XB_PROTO_XBOOT, XB_PROTO_EST, XB_PROTO__COUNT } xb_protocol;
+/* "xboot" or "est": metric labels and the validation webhook's "protocol". */
+const char *xb_protocol_name(xb_protocol p);
 
 /* How an enrollment answer carried a certificate: the outcome="..." label of
  * xboot_enrollments_total. Refusals are labelled with their xb_err code instead. */

@@ -73,8 +73,8 @@ xb_err xb_policy_authorize(const xb_policy *p, const xb_config *cfg, xb_registry
 
 /* Why a request that presented nothing at all was refused (401). */
 #define XB_POLICY_NO_CREDENTIALS                                                                   \
-    "credentials required: HTTP Basic with the registration ID as user-id (the device's secret "  \
-    "or group-derived key), a client certificate, or the function key (?code=KEY or header "     \
+    "credentials required: HTTP Basic with the registration ID as user-id (the device's secret "   \
+    "or group-derived key), a client certificate, or the function key (?code=KEY or header "       \
     "x-functions-key)"
 
 /* given is the API key want; constant time in the key's content. */

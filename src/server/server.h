@@ -13,6 +13,7 @@ struct xb_committer;
 struct xb_est;
 struct xb_policy;
 struct xb_ratelimit;
+struct xb_webhook;
 
 typedef struct xb_server {
     const xb_config *cfg;
@@ -20,6 +21,7 @@ typedef struct xb_server {
     SSL_CTX *ssl_ctx; /* NULL when HTTPS is off */
     xb_registry *reg; /* opened in each worker after fork: reads (policy checks, health) */
     struct xb_committer *committer; /* the worker's group commit; NULL: commit inline */
+    struct xb_webhook *webhook;     /* the worker's [policy] webhook_url client; NULL: none */
     xb_enroll_rules rules;
     xb_metrics *metrics;           /* shared by all workers, mapped before fork */
     xb_metrics_slot *metrics_slot; /* this worker's */

@@ -12,6 +12,7 @@
 #include "est_server.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "webhook.h"
 #include "http.h"
 #include "xb_log.h"
 
@@ -102,6 +103,16 @@ int xb_worker_main(xb_daemon *dm, int index)
         goto done;
     }
     dm->srv.committer = w.committer;
+    if (dm->cfg->webhook_url[0] != '\0') {
+        xb_webhook_config wc = {.url = dm->cfg->webhook_url,
+                                .ca_file = dm->cfg->webhook_ca,
+                                .timeout_ms = dm->cfg->webhook_timeout_ms};
+        err = xb_webhook_start(w.base, &wc, &dm->srv.webhook, &d);
+        if (err != XB_OK) {
+            xb_error("worker: validation webhook: %s", xb_diag_message(&d, err));
+            goto done;
+        }
+    }
     if (dm->https_fds[index] >= 0) {
         w.https = xb_http_new(w.base, &dm->srv, 1, dm->https_fds[index], &w.https_bound);
         if (w.https == NULL)
@@ -131,8 +142,11 @@ done:
         event_free(sig_term);
     if (sig_int != NULL)
         event_free(sig_int);
-    /* Commit what was signed (durable, even if its answer can no longer be sent), before the
-     * connections and their requests are freed. */
+    /* Enrollments still waiting for the webhook were never recorded: drop them. Then commit
+     * what was signed and allowed (durable, even if its answer can no longer be sent), before
+     * the connections and their requests are freed. */
+    xb_webhook_stop(dm->srv.webhook);
+    dm->srv.webhook = NULL;
     xb_committer_stop(w.committer);
     dm->srv.committer = NULL;
     if (w.https != NULL)
