@@ -47,7 +47,7 @@ mkdir -p "$DEMO/broker"
 step "1. Create a development CA (root, signing CA, chain, localhost TLS certificate)"
 "$BIN/xbootctl" ca init --dir "$DEMO/ca"
 
-step "2. Configure xbootd: HTTPS on 127.0.0.1, SQLite registry, allowlist enrollment"
+step "2. Configure xbootd: HTTPS on 127.0.0.1, SQLite registry, enrollment by device credentials"
 cat >"$DEMO/xboot.conf" <<CONF
 [server]
 listen = 127.0.0.1:0
@@ -82,9 +82,17 @@ for _ in $(seq 1 50); do
 done
 echo "xbootd is up at $URL: $(curl -s --max-time 2 --cacert "$DEMO/ca/root-ca.pem" "$URL/healthz")"
 
-step "4. Register the device $DEVICE and the telemetry monitor $MONITOR"
-"$BIN/xbootctl" device add "$DEVICE" --db "sqlite:$DEMO/xboot.db"
-"$BIN/xbootctl" device add "$MONITOR" --db "sqlite:$DEMO/xboot.db"
+step "4. An enrollment group, and each device's key derived from it (what a factory line flashes)"
+# The group key stays with the operator; a device gets only its own derived key,
+# Base64(HMAC-SHA256(group key, registration ID)), and needs no registry row until it enrolls.
+"$BIN/xbootctl" group add demo-line --db "sqlite:$DEMO/xboot.db" >"$DEMO/group-key.txt"
+chmod 600 "$DEMO/group-key.txt"
+echo "group demo-line created; its key is in demo/group-key.txt (keep it offline)"
+mkdir -p "$DEMO/factory"
+for id in "$DEVICE" "$MONITOR"; do
+  (umask 077 && "$BIN/xbootctl" group derive demo-line "$id" --db "sqlite:$DEMO/xboot.db" >"$DEMO/factory/$id.key")
+  echo "derived the key of $id into demo/factory/$id.key"
+done
 
 step "5. Start an MQTT broker (mosquitto) that trusts only our chain"
 . "$(dirname "$0")/broker.sh"
@@ -95,7 +103,8 @@ grep -vE '^ *(#|$)' "$DEMO/broker/mosquitto.conf"
 echo "mosquitto is up at 127.0.0.1:$MQPORT (ACL: devices/%u/# for devices, devices/# read for $MONITOR)"
 
 step "6. The monitor enrolls (xboot-enroll) and subscribes to devices/#"
-"$BIN/xboot-enroll" --server "$URL" --trust "$DEMO/ca/root-ca.pem" --id "$MONITOR" --out "$DEMO/monitor"
+"$BIN/xboot-enroll" --server "$URL" --trust "$DEMO/ca/root-ca.pem" --id "$MONITOR" --out "$DEMO/monitor" \
+  --credential-file "$DEMO/factory/$MONITOR.key"
 # Exits after the messages of both device runs below (MESSAGES + 1) or after 60 s.
 timeout 70 mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "$MQPORT" -i "$MONITOR" \
   --cafile "$DEMO/ca/root-ca.pem" --cert "$DEMO/monitor/device.pem" --key "$DEMO/monitor/device.key" \
@@ -112,6 +121,7 @@ server = $URL
 trust_anchor = ca/root-ca.pem
 registration_id = $DEVICE
 store_dir = device
+credential = $(cat "$DEMO/factory/$DEVICE.key")
 
 [mqtt]
 host = 127.0.0.1
@@ -120,7 +130,7 @@ topic = devices/{id}/messages/events/
 messages = $MESSAGES
 interval_ms = 500
 CONF
-cat "$DEMO/device.conf"
+sed 's/^credential = .*/credential = (its derived key, from demo\/factory)/' "$DEMO/device.conf"
 echo
 "$BIN/xboot-sample-device" -c "$DEMO/device.conf"
 

@@ -22,6 +22,13 @@ xb_contains "the subscriber receives the second run's message too" "$(sed -n 4p 
   "$topic {\"deviceId\":\"$device\",\"seq\":1,"
 xb_contains "demo shows the received telemetry" "$out" "  $topic {\"deviceId\":\"$device\",\"seq\":1,"
 xb_contains "demo's certificate verifies" "$out" "device.pem: OK"
+# Both enrolled with a key derived from the demo's group, not in open mode nor by allowlist.
+xb_eq "demo enrolls both devices with group-derived keys" \
+  "$(grep -c 'outcome=issued .*credential=group' "$XB_TMP/demo/xbootd.log")" 2
+xb_lacks "demo's configuration is not open mode" "$(cat "$XB_TMP/demo/xboot.conf")" "mode = open"
+xb_contains "the device's row came from its group" "$out" "group:        demo-line"
+key=$(cat "$XB_TMP/demo/factory/$device.key" 2>/dev/null)
+xb_check "the derived key is not printed" test -n "$key" -a "${out/"$key"/}" = "$out"
 xb_contains "demo's second run reuses the stored certificate" "$out" "no enrollment needed"
 xb_contains "demo's second run issues no certificate" "$out" "certificates issued to $device: 1"
 xb_contains "demo's ACL refuses another device's topic" "$out" \
