@@ -224,9 +224,7 @@ static void xb_enroll_judged(xb_webhook_job *job, int delivered)
         xb_enroll_commit(p);
         return;
     }
-    if (job->result == XB_ERR_POLICY_UNAVAILABLE) /* fail closed, and say so to the operator */
-        xb_warn("request id=%s reg_id=%s: validation webhook unavailable: %s", p->ex.request_id,
-                p->job.item.rec.reg_id, job->reason);
+    /* No answer (XB_ERR_POLICY_UNAVAILABLE) was logged by the webhook client with its detail. */
     xb_issued_clear(&p->cert);
     xb_enroll_finish(p, job->result, job->reason[0] ? job->reason : NULL);
 }

@@ -95,6 +95,7 @@ xb_err xb_http_take_token(xb_exchange *ex, const char *reg_id, xb_diag *d)
     int wait = 0;
     xb_rl_kind kind = reg_id != NULL ? XB_RL_ID : XB_RL_IP;
     const char *key = reg_id != NULL ? reg_id : ex->client_addr;
+    ex->id_token = reg_id != NULL;
     if (xb_ratelimit_take(ex->srv->limits, kind, key, 1, xb_ratelimit_now_ns(), &wait))
         return XB_OK;
     ex->retry_after = wait;
@@ -102,13 +103,15 @@ xb_err xb_http_take_token(xb_exchange *ex, const char *reg_id, xb_diag *d)
                    reg_id != NULL ? "registration ID" : "address", wait);
 }
 
-/* A failed authentication takes a second token from its buckets: guessing costs double. */
+/* A failed authentication costs two tokens from its buckets: guessing costs double. The
+ * address paid one on arrival; the ID's bucket may not have been reached yet (EST refuses a
+ * request without credentials before the enrollment starts). */
 static void xb_http_charge_failure(const xb_exchange *ex)
 {
     int64_t now = xb_ratelimit_now_ns();
     xb_ratelimit_charge(ex->srv->limits, XB_RL_IP, ex->client_addr, 1, now);
     if (strcmp(ex->reg_id, "-") != 0)
-        xb_ratelimit_charge(ex->srv->limits, XB_RL_ID, ex->reg_id, 1, now);
+        xb_ratelimit_charge(ex->srv->limits, XB_RL_ID, ex->reg_id, ex->id_token ? 1 : 2, now);
 }
 
 /* The request's log line and its metrics. */

@@ -29,6 +29,7 @@ typedef struct xb_exchange {
     int replayed;           /* the certificate sent is the device's current one again (enroll.c) */
     const char *credential; /* what authenticated the enrollment (policy.h), for the log line */
     int retry_after;        /* > 0: the answer carries Retry-After with these seconds */
+    int id_token;           /* a token was taken from reg_id's bucket (xb_http_take_token) */
 } xb_exchange;
 
 /* Rate limits (ratelimit.h) for an enrollment: a token from the client address's bucket

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "daemon.h"
@@ -44,9 +46,18 @@ static xb_err xb_webhook_check_config(const xb_config *cfg, xb_diag *d)
     xb_err err = xb_webhook_url_shown(cfg->webhook_url, shown, sizeof shown, d);
     if (err != XB_OK)
         return xb_fail(d, XB_ERR_CONFIG, "[policy] webhook_url: %s", xb_diag_message(d, err));
-    if (cfg->webhook_ca[0] != '\0' && access(cfg->webhook_ca, R_OK) != 0)
-        return xb_fail(d, XB_ERR_CONFIG, "[policy] webhook_ca: cannot read %s: %s", cfg->webhook_ca,
-                       strerror(errno));
+    if (cfg->webhook_ca[0] != '\0') {
+        FILE *f = fopen(cfg->webhook_ca, "r");
+        X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+        int opened = f != NULL;
+        if (f != NULL)
+            fclose(f);
+        X509_free(x);
+        ERR_clear_error();
+        if (x == NULL)
+            return xb_fail(d, XB_ERR_CONFIG, "[policy] webhook_ca: %s %s", cfg->webhook_ca,
+                           opened ? "holds no PEM certificate" : "cannot be read");
+    }
     xb_info("validation webhook: %s (fails closed)", shown);
     return XB_OK;
 }

@@ -26,6 +26,7 @@ void xb_policy_free(xb_policy *p)
         return;
     X509_STORE_free(p->issued);
     X509_STORE_free(p->manufacturer);
+    X509_free(p->signing);
     free(p);
 }
 
@@ -91,6 +92,10 @@ xb_err xb_policy_load(const xb_config *cfg, const xb_ca *ca, xb_policy **out, xb
                                "serialNumber)",
                                cfg->manufacturer_id_field)
                      : xb_policy_issued_store(ca, &p->issued, d);
+    if (err == XB_OK && !X509_up_ref(xb_ca_signing_cert(ca)))
+        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot keep the signing CA certificate");
+    else if (err == XB_OK)
+        p->signing = xb_ca_signing_cert(ca);
     if (err == XB_OK && cfg->manufacturer_ca[0] != '\0')
         err = xb_policy_manufacturer_store(cfg->manufacturer_ca, &p->manufacturer, d);
     if (err != XB_OK) {
@@ -154,10 +159,12 @@ int xb_policy_key_equal(const char *given, const char *want)
 static xb_err xb_policy_by_cert(const xb_policy *p, xb_registry *reg, const xb_presented *in,
                                 xb_decision *out, xb_diag *d)
 {
+    /* Issued by our signing CA (valid or not: expired, revoked) on a route that does not renew:
+     * not a credential here, and no reason to refuse one that comes with it. */
+    if (!in->renewal_route && X509_check_issued(p->signing, in->peer) == X509_V_OK)
+        return XB_ERR_NOT_FOUND;
     char owner[XB_REGID_MAX + 1];
     xb_err err = xb_policy_issued_cert(p, reg, in->peer, owner, d);
-    if (err == XB_OK && !in->renewal_route)
-        return XB_ERR_NOT_FOUND;
     if (err == XB_OK && strcasecmp(owner, in->reg_id) != 0)
         return xb_fail(d, XB_ERR_SUBJECT_MISMATCH,
                        "the TLS client certificate was issued to %s: it cannot renew %s", owner,

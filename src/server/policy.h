@@ -33,6 +33,7 @@ const char *xb_credential_name(xb_credential c);
 /* Loaded before the workers fork; read-only afterwards. */
 typedef struct xb_policy {
     X509_STORE *issued;       /* trusts the signing CA alone: certificates we issued */
+    X509 *signing;            /* the signing CA certificate (a reference) */
     X509_STORE *manufacturer; /* [policy] manufacturer_ca; NULL: IDevIDs are not accepted */
     int id_nid;               /* the subject attribute of an IDevID that is the ID (CN) */
 } xb_policy;

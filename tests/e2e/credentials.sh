@@ -67,6 +67,7 @@ expect_401 "secret device, another user-id" s-1 "must be the registration ID"
 post s-1 "$XB_TMP/s1.der" -u "s-1:$secret"
 xb_eq "secret device, its secret: 200" "$XB_STATUS" 200
 verifies "secret device"
+cp "$XB_TMP/got.pem" "$XB_TMP/s1cert.pem"
 xb_contains "the log names the credential" "$(grep 'reg_id=s-1 outcome=issued' "$XB_TMP/xbootd.log")" "credential=secret"
 # One-time: the secret has been spent (a retry with the same key gets the same certificate).
 xb_csr ec-p256 s-1 "$XB_TMP/s1b"
@@ -141,8 +142,9 @@ post p-1 "$XB_TMP/p1.der" -H "x-functions-key: wrong"
 expect_401 "plain device, wrong key" p-1 "not valid"
 post p-1 "$XB_TMP/p1.der" -u "p-1:$secret"
 expect_401 "plain device, someone else's secret" p-1
-post p-1 "$XB_TMP/p1.der" -H "x-functions-key: $API_KEY"
-xb_eq "plain device, API key: 200" "$XB_STATUS" 200
+# A certificate of ours is no credential on the JSON API, and no reason to refuse one either.
+post p-1 "$XB_TMP/p1.der" -H "x-functions-key: $API_KEY" --cert "$XB_TMP/s1cert.pem" --key "$XB_TMP/s1.key"
+xb_eq "plain device, API key (with a certificate of ours sent along): 200" "$XB_STATUS" 200
 xb_csr ec-p256 p-2 "$XB_TMP/p2"
 base64 <"$XB_TMP/p2.der" >"$XB_TMP/p2.b64"
 xb_request POST /.well-known/est/simpleenroll -H 'Content-Type: application/pkcs10' \

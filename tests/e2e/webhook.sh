@@ -61,7 +61,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 xb_eq "timeout: 503 policy_unavailable" "$XB_STATUS $(xb_json error)" "503 policy_unavailable"
 xb_check "timeout: answered near the 1 s timeout, not the webhook's 5 s (${ms} ms)" test "$ms" -lt 4000
 xb_eq "timeout: nothing recorded" "$(xb_cert_rows slow-1) $(devices slow-1)" "0 0"
-xb_check "timeout: logged" xb_wait_log "validation webhook unavailable" 5
+xb_check "timeout: logged" xb_wait_log "fail closed" 5
 
 # ---- unreachable ----
 xb_stop_server
@@ -76,7 +76,11 @@ xb_eq "unreachable: nothing recorded" "$(xb_cert_rows allow-3) $(devices allow-3
 xb_request GET /healthz
 xb_eq "unreachable webhook: the server still answers" "$XB_STATUS" 200
 
-# ---- a bad URL stops xbootd at start ----
+# ---- a bad URL or trust anchor stops xbootd at start ----
+xb_write_config "[policy]" "webhook_url = https://127.0.0.1:$DEAD/check" "webhook_ca = $XB_TMP/xboot.conf"
+"$XB_BIN/xbootd" --check -c "$XB_TMP/xboot.conf" >/dev/null 2>"$XB_TMP/check.err"
+xb_eq "a webhook_ca without a certificate is refused at start" "$?" 1
+xb_contains "...naming the key" "$(cat "$XB_TMP/check.err")" "webhook_ca"
 xb_write_config "[policy]" "webhook_url = http://127.0.0.1:$DEAD/check"
 "$XB_BIN/xbootd" --check -c "$XB_TMP/xboot.conf" >/dev/null 2>"$XB_TMP/check.err"
 xb_eq "http:// webhook refused at start" "$?" 1
