@@ -157,11 +157,15 @@ int cmd_device_import(const ctl_opts *o)
     }
     if (rc == EXIT_OK) {
         xb_diag d = {{0}};
-        size_t bad = 0;
+        /* add_many sets bad only when a device is at fault; a failure of the transaction
+         * itself (the registry locked, a full disk) is no line's. */
+        size_t bad = SIZE_MAX;
         xb_err err = xb_registry_device_add_many(r, l.spec, l.n, &bad, &d);
-        if (err != XB_OK)
-            rc = failure("%s:%zu: %s; nothing imported", path, bad < l.n ? l.line[bad] : 0,
+        if (err != XB_OK && bad < l.n)
+            rc = failure("%s:%zu: %s; nothing imported", path, l.line[bad],
                          xb_diag_message(&d, err));
+        else if (err != XB_OK)
+            rc = failure("%s; nothing imported from %s", xb_diag_message(&d, err), path);
         else
             printf("imported %zu devices from %s\n", l.n, path);
     }

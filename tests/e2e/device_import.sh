@@ -185,6 +185,25 @@ printf 'new-1\nbad id\n' >"$XB_TMP/bad.csv"
 xb_eq "a bad file into a new registry: exit 1" "$rc" 1
 xb_check "and the registry file is not created" test ! -e "$XB_TMP/new.db"
 
+# A registry that stays locked (another writer holds it past the busy timeout): the import
+# fails as a whole, and no line is blamed for it.
+mkfifo "$XB_TMP/sql"
+sqlite3 "$XB_DB" <"$XB_TMP/sql" >"$XB_TMP/holder.out" 2>&1 &
+holder=$!
+exec 3>"$XB_TMP/sql"
+echo "BEGIN IMMEDIATE; SELECT 'locked';" >&3
+for i in $(seq 1 50); do grep -q locked "$XB_TMP/holder.out" && break; sleep 0.1; done
+printf 'new-1\nnew-2\n' >"$XB_TMP/new.csv"
+ctl device import "$XB_TMP/new.csv" >/dev/null; rc=$?
+exec 3>&- # sqlite3 reads EOF, rolls back and exits
+for i in $(seq 1 50); do kill -0 "$holder" 2>/dev/null || break; sleep 0.1; done
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+xb_eq "a locked registry: exit 1" "$rc" 1
+xb_contains "a locked registry: says so" "$(err)" "database is locked; nothing imported from $XB_TMP/new.csv"
+xb_lacks "a locked registry: blames no line" "$(err)" "new.csv:"
+xb_eq "a locked registry: nothing imported" "$(sqlite3 "$XB_DB" "SELECT count(*) FROM devices WHERE reg_id LIKE 'new-%'")" 0
+
 # ---- states ----
 ctl device disable imp-plain >/dev/null
 xb_eq "device list: a disabled device" "$(state imp-plain)" disabled
