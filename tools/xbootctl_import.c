@@ -7,6 +7,7 @@
  * registry adds the whole list in one transaction, so a bad line anywhere imports nothing and
  * is named by its number. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 /* The biggest file read: 1 million 200-byte lines. */
 #define IMPORT_MAX_BYTES (256L * 1024 * 1024)
 
+/* Sized once for every line of the file, never grown: spec[i].secret_sha256 points into hash,
+ * so moving hash (a realloc) would leave the earlier specs pointing at freed memory. */
 typedef struct import_list {
     xb_device_spec *spec;
     uint8_t (*hash)[XB_SECRET_HASH_LEN];
@@ -52,24 +55,20 @@ static int read_file(const char *path, char **out, size_t *len)
     return EXIT_OK;
 }
 
-static int list_grow(import_list *l)
+/* Room for one device per line of buf: the arrays are not touched beyond the devices found,
+ * so blank and comment lines cost address space only. */
+static int list_alloc(const char *buf, size_t len, import_list *l)
 {
-    if (l->n < l->cap)
-        return 0;
-    size_t cap = l->cap ? l->cap * 2 : 1024;
-    xb_device_spec *spec = realloc(l->spec, cap * sizeof *spec);
-    if (spec != NULL)
-        l->spec = spec;
-    uint8_t(*hash)[XB_SECRET_HASH_LEN] = realloc(l->hash, cap * sizeof *hash);
-    if (hash != NULL)
-        l->hash = hash;
-    size_t *line = realloc(l->line, cap * sizeof *line);
-    if (line != NULL)
-        l->line = line;
-    if (spec == NULL || hash == NULL || line == NULL)
+    size_t lines = 1;
+    for (const char *p = buf; (p = memchr(p, '\n', len - (size_t)(p - buf))) != NULL; p++)
+        lines++;
+    if (lines > SIZE_MAX / sizeof *l->hash)
         return -1;
-    l->cap = cap;
-    return 0;
+    l->spec = malloc(lines * sizeof *l->spec);
+    l->hash = malloc(lines * sizeof *l->hash);
+    l->line = malloc(lines * sizeof *l->line);
+    l->cap = lines;
+    return l->spec != NULL && l->hash != NULL && l->line != NULL ? 0 : -1;
 }
 
 static int is_header(const char *id, const char *second)
@@ -94,8 +93,6 @@ static int parse_line(const char *path, size_t lineno, char *text, import_list *
         return failure("%s:%zu: invalid registration ID '%.130s' (1..128 characters of "
                        "[A-Za-z0-9-._:], ending with a letter, digit or '-'); nothing imported",
                        path, lineno, text);
-    if (list_grow(l) != 0)
-        return failure("out of memory at %s:%zu; nothing imported", path, lineno);
     xb_device_spec *s = &l->spec[l->n];
     memset(s, 0, sizeof *s);
     s->reg_id = text;
@@ -147,7 +144,10 @@ int cmd_device_import(const ctl_opts *o)
     if (rc != EXIT_OK)
         return rc;
     import_list l = {0};
-    rc = parse_all(path, buf, len, &l);
+    if (list_alloc(buf, len, &l) != 0)
+        rc = failure("out of memory for the %zu lines of %s; nothing imported", l.cap, path);
+    if (rc == EXIT_OK)
+        rc = parse_all(path, buf, len, &l);
     if (rc == EXIT_OK && l.n == 0)
         rc = failure("%s lists no device; nothing imported", path);
     xb_registry *r = NULL;
@@ -157,11 +157,15 @@ int cmd_device_import(const ctl_opts *o)
     }
     if (rc == EXIT_OK) {
         xb_diag d = {{0}};
-        size_t bad = 0;
+        /* add_many sets bad only when a device is at fault; a failure of the transaction
+         * itself (the registry locked, a full disk) is no line's. */
+        size_t bad = SIZE_MAX;
         xb_err err = xb_registry_device_add_many(r, l.spec, l.n, &bad, &d);
-        if (err != XB_OK)
-            rc = failure("%s:%zu: %s; nothing imported", path, bad < l.n ? l.line[bad] : 0,
+        if (err != XB_OK && bad < l.n)
+            rc = failure("%s:%zu: %s; nothing imported", path, l.line[bad],
                          xb_diag_message(&d, err));
+        else if (err != XB_OK)
+            rc = failure("%s; nothing imported from %s", xb_diag_message(&d, err), path);
         else
             printf("imported %zu devices from %s\n", l.n, path);
     }
