@@ -146,8 +146,10 @@ int cmd_device_import(const ctl_opts *o)
     import_list l = {0};
     if (list_alloc(buf, len, &l) != 0)
         rc = failure("out of memory for the %zu lines of %s; nothing imported", l.cap, path);
+    /* Spreadsheets save "CSV UTF-8" with a byte order mark: not part of the first ID. */
+    size_t bom = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     if (rc == EXIT_OK)
-        rc = parse_all(path, buf, len, &l);
+        rc = parse_all(path, buf + bom, len - bom, &l);
     if (rc == EXIT_OK && l.n == 0)
         rc = failure("%s lists no device; nothing imported", path);
     xb_registry *r = NULL;

@@ -192,6 +192,7 @@ typedef struct xb_sq {
     char *path;
     xb_sq_sync sync;
     sqlite3_stmt *stmt[XB_SQ__COUNT];
+    struct timespec busy_since; /* when the current wait for the write lock began */
 } xb_sq;
 
 static xb_sq *xb_sq_of(xb_registry *r)
@@ -318,10 +319,17 @@ static xb_err xb_sq_set_wal(xb_sq *s, xb_diag *d)
 }
 
 /* SQLite busy handler: nap briefly and retry, for XB_SQ_BUSY_TIMEOUT_MS in all. */
+/* Naps of XB_SQ_BUSY_NAP_US until XB_SQ_BUSY_TIMEOUT_MS have passed by the clock: a nap lasts
+ * longer than asked, so counting naps would wait several times the timeout. */
 static int xb_sq_on_busy(void *arg, int attempts)
 {
-    (void)arg;
-    if ((long long)attempts * XB_SQ_BUSY_NAP_US >= (long long)XB_SQ_BUSY_TIMEOUT_MS * 1000)
+    struct timespec *since = arg, now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (attempts == 0)
+        *since = now;
+    long long waited_ms =
+        (long long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+    if (waited_ms >= XB_SQ_BUSY_TIMEOUT_MS)
         return 0;
     struct timespec nap = {0, XB_SQ_BUSY_NAP_US * 1000L};
     nanosleep(&nap, NULL);
@@ -335,7 +343,7 @@ static xb_err xb_sq_configure(xb_sq *s, xb_diag *d)
         [XB_SQ_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
         [XB_SQ_SYNC_OFF] = "PRAGMA synchronous = OFF",
     };
-    sqlite3_busy_handler(s->db, xb_sq_on_busy, NULL);
+    sqlite3_busy_handler(s->db, xb_sq_on_busy, &s->busy_since);
     xb_err err = xb_sq_exec(s, "PRAGMA foreign_keys = ON", d, "cannot enable foreign keys");
     /* SQLite's default page cache (2 MiB) holds little of a large registry: every issuance
      * then re-reads index pages with pread(2). 8 MiB per connection (two per worker) keeps

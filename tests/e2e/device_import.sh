@@ -100,6 +100,10 @@ for id in imp-plain imp-hash IMP-Hash2 00:aa:bb:cc:dd:ee imp-grp2; do
   xb_eq "device list: $id allowed" "$(state "$id")" allowed
 done
 xb_eq "the header is not a device" "$(sqlite3 "$XB_DB" "SELECT count(*) FROM devices WHERE reg_id = 'id'")" 0
+# A spreadsheet's "CSV UTF-8" starts with a byte order mark: the header is still recognised.
+printf '\xef\xbb\xbfid,credential\r\nimp-bom\r\n' >"$XB_TMP/bom.csv"
+ctl device import "$XB_TMP/bom.csv" >/dev/null
+xb_eq "a UTF-8 byte order mark is skipped" "$(state imp-bom)" allowed
 xb_eq "imp-plain: credential none" "$(field imp-plain credential)" none
 xb_eq "imp-hash: credential secret" "$(field imp-hash credential)" secret
 xb_eq "imp-hash: the hash as given" "$(stored_hash imp-hash)" "$h1"
