@@ -8,6 +8,7 @@
 
 #include "ca.h"
 #include "est_server.h"
+#include "policy.h"
 
 static void xb_fuzz_csr(const uint8_t *der, size_t len)
 {
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(s, data, size);
         s[size] = '\0';
         char pw[64];
-        xb_est_basic_parse(s, "dev:1", pw, sizeof pw, &d);
+        xb_basic_parse(s, "dev:1", pw, sizeof pw, &d);
         xb_est_media_type_is(s, "application/pkcs10");
         xb_config cfg;
         memset(&cfg, 0, sizeof cfg);
