@@ -176,4 +176,18 @@ xb_stop_server
 for s in "$secret" "$gk" "$k1" "$kp" "$API_KEY"; do
   xb_check "log free of a secret (${s:0:4}...)" bash -c "! grep -qF -- '$s' '$XB_TMP/xbootd.log'"
 done
+
+# ---- an IDevID whose registration ID is another subject attribute (serialNumber) ----
+xb_write_config "[policy]" "manufacturer_ca = $XB_TMP/acme-ca.pem" "manufacturer_id_field = serialNumber"
+xb_start_server || { xb_bad "xbootd restarts"; xb_finish; exit 1; }
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -subj "/O=Acme/CN=Acme Sensor/serialNumber=sn-77" -keyout "$XB_TMP/sn.key" -out "$XB_TMP/sn.csr" 2>/dev/null
+openssl x509 -req -in "$XB_TMP/sn.csr" -CA "$XB_TMP/acme-ca.pem" -CAkey "$XB_TMP/acme-ca.key" \
+  -CAcreateserial -days 1 -extfile "$XB_TMP/idevid.ext" -out "$XB_TMP/sn.pem" 2>/dev/null
+xb_csr ec-p256 sn-77 "$XB_TMP/sn77"
+post sn-77 "$XB_TMP/sn77.der" --cert "$XB_TMP/sn.pem" --key "$XB_TMP/sn.key"
+xb_eq "IDevID named by serialNumber: 200" "$XB_STATUS" 200
+xb_csr ec-p256 m-1x "$XB_TMP/m1x"
+post m-1x "$XB_TMP/m1x.der" --cert "$XB_TMP/m1.pem" --key "$XB_TMP/m1.key"
+expect_401 "IDevID without the configured attribute" m-1x "exactly one serialNumber"
 xb_finish
