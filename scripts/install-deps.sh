@@ -15,6 +15,9 @@ PACKAGES=(
   # valgrind checks the device library)
   openssl curl jq gnutls-bin sqlite3 procps python3 python3-cryptography
   mosquitto mosquitto-clients valgrind
+  # CA keys in a PKCS#11 token: p11-kit's pkcs11.h and URI parser (build), SoftHSM2 as the
+  # tests' token and pkcs11-tool (opensc) to inspect it
+  libp11-kit-dev softhsm2 opensc
 )
 
 for group in "$@"; do
