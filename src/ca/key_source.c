@@ -20,10 +20,17 @@ int xb_source_is_https(const char *spec)
     return spec != NULL && strncasecmp(spec, "https://", 8) == 0;
 }
 
+/* Any URL, so that http:// or ftp:// is refused as a URL (never shown whole: its query may be
+ * a token) instead of being opened as a file path. */
+static int xb_source_is_url(const char *spec)
+{
+    return strstr(spec, "://") != NULL;
+}
+
 xb_err xb_source_shown(const char *spec, char *shown, size_t cap, xb_diag *d)
 {
-    if (xb_source_is_https(spec))
-        return xb_url_shown(spec, "the CA source URL", shown, cap, d);
+    if (xb_source_is_url(spec))
+        return xb_url_shown(spec, "a CA certificate, chain or key URL", shown, cap, d);
     snprintf(shown, cap, "%s", spec);
     return XB_OK;
 }
@@ -114,7 +121,7 @@ xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_f
 {
     *out = NULL;
     *out_len = 0;
-    if (!xb_source_is_https(spec)) {
+    if (!xb_source_is_url(spec)) {
         xb_err err = xb_read_file(spec, XB_SOURCE_MAX, out, out_len, d);
         if (err != XB_OK) {
             char why[sizeof d->msg];

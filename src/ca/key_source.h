@@ -15,7 +15,8 @@
 /* Room for a source as it may be shown (a path, or a URL without user, password and query). */
 #define XB_SOURCE_SHOWN_MAX 512
 
-/* 1 if spec names an https:// source (any case of the scheme). */
+/* 1 if spec names an https:// source (any case of the scheme). Any other "scheme://" is a
+ * URL too, and refused. */
 int xb_source_is_https(const char *spec);
 
 /* spec as logs and errors may show it into shown: a path as it is; a URL without userinfo,
