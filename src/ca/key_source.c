@@ -31,7 +31,10 @@ xb_err xb_source_shown(const char *spec, char *shown, size_t cap, xb_diag *d)
 {
     if (xb_source_is_url(spec))
         return xb_url_shown(spec, "a CA certificate, chain or key URL", shown, cap, d);
-    snprintf(shown, cap, "%s", spec);
+    if (strncmp(spec, "env:", 4) == 0)
+        snprintf(shown, cap, "from environment variable %s", spec + 4);
+    else
+        snprintf(shown, cap, "%s", spec);
     return XB_OK;
 }
 
@@ -121,6 +124,23 @@ xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_f
 {
     *out = NULL;
     *out_len = 0;
+    if (strncmp(spec, "env:", 4) == 0) {
+        /* The original's App Settings option: the PEM text itself in the environment. */
+        const char *v = spec[4] != '\0' ? getenv(spec + 4) : NULL;
+        if (v == NULL || v[0] == '\0')
+            return xb_fail(d, XB_ERR_CONFIG, "%s from environment variable %s: not set", what,
+                           spec[4] != '\0' ? spec + 4 : "(no name after env:)");
+        size_t len = strlen(v);
+        if (len > XB_SOURCE_MAX)
+            return xb_fail(d, XB_ERR_CONFIG, "%s from environment variable %s: longer than %d",
+                           what, spec + 4, XB_SOURCE_MAX);
+        *out = malloc(len + 1);
+        if (*out == NULL)
+            return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+        memcpy(*out, v, len + 1);
+        *out_len = len;
+        return XB_OK;
+    }
     if (!xb_source_is_url(spec)) {
         xb_err err = xb_read_file(spec, XB_SOURCE_MAX, out, out_len, d);
         if (err != XB_OK) {

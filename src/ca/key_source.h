@@ -1,6 +1,7 @@
-/* Where the CA's PEM files come from: a local path, or an https:// URL (an Azure Blob SAS URL,
- * an S3 presigned URL, any HTTPS object store) fetched once at load. For the certificate, the
- * chain (ca_load.c) and the key (signer_pem.c). */
+/* Where the CA's PEM files come from: a local path, "env:VARNAME" (the PEM text in that
+ * environment variable: development only), or an https:// URL (an Azure Blob SAS URL, an S3
+ * presigned URL, any HTTPS object store) fetched once at load. For the certificate, the chain
+ * (ca_load.c) and the key (signer_pem.c). */
 #ifndef XB_KEY_SOURCE_H
 #define XB_KEY_SOURCE_H
 
@@ -19,14 +20,15 @@
  * URL too, and refused. */
 int xb_source_is_https(const char *spec);
 
-/* spec as logs and errors may show it into shown: a path as it is; a URL without userinfo,
- * query and fragment (a SAS token is a bearer secret). XB_ERR_CONFIG for a malformed URL. */
+/* spec as logs and errors may show it into shown: a path as it is; "from environment variable
+ * NAME"; a URL without userinfo, query and fragment (a SAS token is a bearer secret).
+ * XB_ERR_CONFIG for a malformed URL or one that is not https://. */
 xb_err xb_source_shown(const char *spec, char *shown, size_t cap, xb_diag *d);
 
-/* The contents of spec, a path or an https:// URL (verified against https_ca_file when not
- * NULL or "", else the system store; no redirects; 10 s; at most XB_SOURCE_MAX octets), into
- * *out (malloc'd, NUL-terminated; OPENSSL_cleanse and free it when it holds a key). what
- * names it in messages ("CA key"). XB_ERR_CONFIG with a message naming shown. */
+/* The contents of spec, a path, "env:VARNAME" or an https:// URL (verified against https_ca_file
+ * when not NULL or "", else the system store; no redirects; 10 s; at most XB_SOURCE_MAX octets),
+ * into *out (malloc'd, NUL-terminated; OPENSSL_cleanse and free it when it holds a key). what names
+ * it in messages ("CA key"). XB_ERR_CONFIG with a message naming shown. */
 xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_file, uint8_t **out,
                       size_t *out_len, xb_diag *d);
 

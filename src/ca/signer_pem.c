@@ -217,19 +217,6 @@ xb_err xb_signer_pem_open(const char *spec, const xb_key_options *opts, xb_signe
 {
     *out = NULL;
     char shown[XB_SOURCE_SHOWN_MAX];
-    if (strncmp(spec, "env:", 4) == 0) {
-        const char *name = spec + 4;
-        if (name[0] == '\0')
-            return xb_fail(d, XB_ERR_CONFIG, "CA key env: names no environment variable");
-        snprintf(shown, sizeof shown, "from environment variable %s", name);
-        const char *v = getenv(name);
-        if (v == NULL || v[0] == '\0')
-            return xb_fail(d, XB_ERR_CONFIG, "CA key %s: the variable is not set", shown);
-        xb_warn("CA key %s: for development only (the environment is easily read and copied); "
-                "use a file, an https:// object store or a PKCS#11 token in production",
-                shown);
-        return xb_pem_decode((const uint8_t *)v, strlen(v), shown, "env", opts, out, d);
-    }
     xb_err err = xb_source_shown(spec, shown, sizeof shown, d);
     if (err != XB_OK)
         return err;
@@ -238,7 +225,16 @@ xb_err xb_signer_pem_open(const char *spec, const xb_key_options *opts, xb_signe
     err = xb_source_read(spec, "CA key", opts->https_ca_file, &pem, &len, d);
     if (err != XB_OK)
         return err;
-    err = xb_pem_decode(pem, len, shown, xb_source_is_https(spec) ? "https" : "file", opts, out, d);
+    int env = strncmp(spec, "env:", 4) == 0;
+    if (env)
+        xb_warn("CA key %s: for development only (the environment is easily read and copied); "
+                "use a file, an https:// object store or a PKCS#11 token in production",
+                shown);
+    err = xb_pem_decode(pem, len, shown,
+                        env                        ? "env"
+                        : xb_source_is_https(spec) ? "https"
+                                                   : "file",
+                        opts, out, d);
     xb_source_free(pem, len);
     return err;
 }

@@ -99,11 +99,15 @@ unset XBOOT_CA_KEY_PASSPHRASE
 
 # ---- env:VARNAME ----
 XB_TEST_CA_KEY=$(cat "$CA/signing-ca.key")
-export XB_TEST_CA_KEY
+XB_TEST_CA_CERT=$(cat "$CA/signing-ca.pem")
+export XB_TEST_CA_KEY XB_TEST_CA_CERT
 xb_write_config "${OPEN[@]}" "[ca]" "key = env:XB_TEST_CA_KEY"
 enroll_ok "key from env:XB_TEST_CA_KEY"
 xb_contains "env: key: warned as development only" "$(cat "$XB_TMP/xbootd.log")" "development only"
-unset XB_TEST_CA_KEY
+# The original's App Settings held the certificate as PEM text too.
+xb_write_config "${OPEN[@]}" "[ca]" "key = env:XB_TEST_CA_KEY" "cert = env:XB_TEST_CA_CERT"
+enroll_ok "key and certificate from the environment"
+unset XB_TEST_CA_KEY XB_TEST_CA_CERT
 check_refused "env: variable not set" "XB_TEST_CA_KEY" "[ca]" "key = env:XB_TEST_CA_KEY"
 
 # ---- refusals at start ----
