@@ -209,8 +209,7 @@ static xb_err xb_ca_load_files(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
     else if (xb_source_shown(cfg->key_path, key_shown, sizeof key_shown, &ignored) != XB_OK)
         snprintf(key_shown, sizeof key_shown, "(the URL)");
     xb_key_options ko = {
-        .passphrase_file = cfg->key_passphrase_file,
-        .passphrase_env = "XBOOT_CA_KEY_PASSPHRASE",
+        .passphrase_file = cfg->key_passphrase_file, /* else XBOOT_CA_KEY_PASSPHRASE */
         .https_ca_file = cfg->https_ca_file,
     };
     err = xb_signer_open(cfg->key_path, &ko, &ca->signer, d);
@@ -225,7 +224,9 @@ static xb_err xb_ca_load_files(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
     }
     if (X509_check_ca(ca->cert) == 0)
         return xb_fail(d, XB_ERR_CONFIG,
-                       "%s is not a CA certificate (it lacks basicConstraints CA:TRUE)", shown);
+                       "the certificate %s is not a CA certificate (it lacks basicConstraints "
+                       "CA:TRUE)",
+                       shown);
     if ((X509_get_extension_flags(ca->cert) & EXFLAG_KUSAGE) &&
         !(X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN))
         return xb_fail(d, XB_ERR_CONFIG, "CA certificate %s lacks keyUsage keyCertSign", shown);

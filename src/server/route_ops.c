@@ -24,7 +24,8 @@ void xb_route_metrics(xb_exchange *ex)
 {
     xb_diag d = {""};
     xb_metrics_health health = {
-        .ca_ok = xb_ca_check_usable(ex->srv->ca, time(NULL), &d) == XB_OK,
+        .ca_ok = xb_ca_check_usable(ex->srv->ca, time(NULL), &d) == XB_OK &&
+                 xb_ca_check_key(ex->srv->ca, &d) == XB_OK,
         .registry_ok = xb_registry_ping(ex->srv->reg, &d) == XB_OK,
     };
     const char *names[XB_METRICS_MAX_ROUTES];
