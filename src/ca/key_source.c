@@ -1,16 +1,17 @@
 /* Reading the CA's PEM files from a path or an https:// object store URL (key_source.h). */
 #include "key_source.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "xb_url.h"
-#include "xb_util.h"
 
 /* The whole fetch, connection included: a start or reload waits at most this long. */
 #define XB_FETCH_TIMEOUT_MS 10000L
@@ -119,6 +120,40 @@ static xb_err xb_fetch_https(const char *url, const char *what, const char *show
     return XB_OK;
 }
 
+xb_err xb_source_read_file(const char *path, const char *what, uint8_t **out, size_t *out_len,
+                           xb_diag *d)
+{
+    *out = NULL;
+    *out_len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return xb_fail(d, XB_ERR_CONFIG, "%s: cannot open %s: %s", what, path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > XB_SOURCE_MAX) {
+        fclose(f);
+        return xb_fail(d, XB_ERR_CONFIG, "%s %s: not a regular file of at most %d octets", what,
+                       path, XB_SOURCE_MAX);
+    }
+    /* One buffer of the file's size: no realloc leaves copies of a key in freed memory. */
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    size_t n = fread(buf, 1, size, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        xb_source_free(buf, size);
+        return xb_fail(d, XB_ERR_CONFIG, "%s: cannot read %s", what, path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *out_len = n;
+    return XB_OK;
+}
+
 xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_file, uint8_t **out,
                       size_t *out_len, xb_diag *d)
 {
@@ -141,15 +176,8 @@ xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_f
         *out_len = len;
         return XB_OK;
     }
-    if (!xb_source_is_url(spec)) {
-        xb_err err = xb_read_file(spec, XB_SOURCE_MAX, out, out_len, d);
-        if (err != XB_OK) {
-            char why[sizeof d->msg];
-            snprintf(why, sizeof why, "%s", d->msg); /* it names the path */
-            return xb_fail(d, XB_ERR_CONFIG, "%s: %s", what, why);
-        }
-        return XB_OK;
-    }
+    if (!xb_source_is_url(spec))
+        return xb_source_read_file(spec, what, out, out_len, d);
     char shown[XB_SOURCE_SHOWN_MAX];
     xb_err err = xb_url_shown(spec, what, shown, sizeof shown, d);
     if (err != XB_OK)

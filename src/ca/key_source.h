@@ -32,6 +32,10 @@ xb_err xb_source_shown(const char *spec, char *shown, size_t cap, xb_diag *d);
 xb_err xb_source_read(const char *spec, const char *what, const char *https_ca_file, uint8_t **out,
                       size_t *out_len, xb_diag *d);
 
+/* A local file only, read the same way (the passphrase file: never a URL). */
+xb_err xb_source_read_file(const char *path, const char *what, uint8_t **out, size_t *out_len,
+                           xb_diag *d);
+
 /* Wipe and free what xb_source_read returned. */
 void xb_source_free(uint8_t *buf, size_t len);
 

@@ -17,7 +17,6 @@
 #include "key_source.h"
 #include "signer_internal.h"
 #include "xb_log.h"
-#include "xb_util.h"
 
 /* Longest passphrase accepted: OpenSSL's PEM callback buffer is 1024 octets. */
 #define XB_PASSPHRASE_MAX 1023
@@ -112,12 +111,9 @@ static xb_err xb_passphrase_load(const xb_key_options *opts, xb_passphrase *pp, 
         const char *path = opts->passphrase_file;
         uint8_t *buf = NULL;
         size_t len = 0;
-        xb_err err = xb_read_file(path, XB_PASSPHRASE_MAX + 2, &buf, &len, d);
-        if (err != XB_OK) {
-            char why[sizeof d->msg];
-            snprintf(why, sizeof why, "%s", d->msg);
-            return xb_fail(d, XB_ERR_CONFIG, "key_passphrase_file: %s", why);
-        }
+        xb_err err = xb_source_read_file(path, "key_passphrase_file", &buf, &len, d);
+        if (err != XB_OK)
+            return err;
         struct stat st;
         if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
             xb_warn("key_passphrase_file %s is readable by group or others (mode %03o); chmod "
