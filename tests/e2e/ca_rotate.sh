@@ -131,5 +131,41 @@ xb_contains "rotate without the root key: says why" "$OUT" "root-ca.key is absen
 xb_eq "rotate without the root key: signing CA unchanged" "$(fingerprint "$CA/signing-ca.pem")" "$(fingerprint "$XB_TMP/new-signing.pem")"
 mv "$XB_TMP/root-ca.key" "$CA/root-ca.key"
 
+# ---- an enrollment signed before a reload and answered after it ----
+# The webhook holds it for 2 s after signing; the rotation and reload happen meanwhile. Its
+# answer must carry the chain of the CA that signed it, not the new one.
 xb_stop_server
+mkdir -p "$XB_TMP/wh"
+xb_start_test_webhook "$XB_TMP/wh"
+xb_write_config "[enroll]" "mode = open" "[policy]" \
+  "webhook_url = https://127.0.0.1:$XB_WH_PORT/check" "webhook_ca = $XB_TMP/wh/ca.pem" \
+  "webhook_timeout_ms = 8000"
+xb_start_server || { xb_finish; exit 1; }
+cp "$CA/signing-ca.pem" "$XB_TMP/signer-g2.pem"
+xb_csr ec-p256 late-1 "$XB_TMP/late-1"
+xb_enroll_body late-1 "$XB_TMP/late-1.der" >"$XB_TMP/late.json"
+curl -s -o "$XB_TMP/late-resp.json" --max-time 20 --cacert "$ROOT" -X POST -H 'Content-Type:' \
+  --data-binary "@$XB_TMP/late.json" "$XB_URL/api/certificate" &
+LATE=$!
+for i in $(seq 1 50); do grep -q late-1 "$XB_TMP/wh/requests.jsonl" 2>/dev/null && break; sleep 0.1; done
+BEFORE=$(reloaded)
+"$XB_BIN/xbootctl" ca rotate --dir "$CA" >/dev/null
+kill -HUP "$XB_PID"
+for i in $(seq 1 100); do [ "$(reloaded)" -ge $((BEFORE + 2)) ] && break; sleep 0.1; done
+xb_check "late: the reload happened while the enrollment waited" kill -0 "$LATE"
+for i in $(seq 1 200); do kill -0 "$LATE" 2>/dev/null || break; sleep 0.1; done
+wait "$LATE" 2>/dev/null
+jq -r .Certificate "$XB_TMP/late-resp.json" | base64 -d | openssl x509 -inform DER -out "$XB_TMP/late-1.pem" 2>/dev/null
+jq -r '.Chain[0]' "$XB_TMP/late-resp.json" | base64 -d | openssl x509 -inform DER -out "$XB_TMP/late-chain0.pem" 2>/dev/null
+xb_eq "late: signed by the CA before the reload" "$(aki "$XB_TMP/late-1.pem")" "$(ski "$XB_TMP/signer-g2.pem")"
+xb_eq "late: answered with that CA's chain" "$(fingerprint "$XB_TMP/late-chain0.pem")" "$(fingerprint "$XB_TMP/signer-g2.pem")"
+xb_check "late: verifies through the chain it was sent" \
+  verifies -CAfile "$ROOT" -untrusted "$XB_TMP/late-chain0.pem" "$XB_TMP/late-1.pem"
+enroll allow-3
+xb_eq "after the second rotation: issued by G3" "$(aki "$XB_TMP/allow-3.pem")" "$(ski "$CA/signing-ca.pem")"
+xb_contains "after the second rotation: named G3" \
+  "$(openssl x509 -in "$CA/signing-ca.pem" -noout -subject)" "Signing CA G3"
+
+xb_stop_server
+xb_stop_pid "$XB_WH_PID"
 xb_finish
