@@ -66,13 +66,16 @@ static xb_err xb_rotate_read(xb_rotate *r, xb_diag *d)
     struct stat st;
     if (root_cert == NULL || root_key == NULL || sign_cert == NULL || chain == NULL)
         err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    else if ((r->root = xb_rotate_read_cert(root_cert)) == NULL)
+        err = xb_fail(d, XB_ERR_IO,
+                      "%s: cannot read a PEM certificate (is %s a directory that "
+                      "`xbootctl ca init` made?)",
+                      root_cert, r->dir);
     else if (stat(root_key, &st) != 0)
         err = xb_fail(d, XB_ERR_NOT_FOUND,
                       "%s is absent: the root key is offline, so the new signing CA must be "
                       "signed where it is kept (docs/ca-keys.md, \"Rotation\")",
                       root_key);
-    else if ((r->root = xb_rotate_read_cert(root_cert)) == NULL)
-        err = xb_fail(d, XB_ERR_IO, "%s: cannot read a PEM certificate", root_cert);
     else if ((r->root_key = xb_rotate_read_key(root_key)) == NULL)
         err = xb_fail(d, XB_ERR_IO, "%s: cannot read a PEM private key", root_key);
     else if (X509_check_private_key(r->root, r->root_key) != 1)

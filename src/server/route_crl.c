@@ -60,7 +60,7 @@ static xb_err xb_crl_current(xb_server *srv, time_t now, xb_diag *d)
         if (err == XB_OK)
             err = xb_registry_crl_get(srv->reg, &st, &der, &len, d);
         if (err == XB_OK && made)
-            xb_info("CRL %lld signed by the reloaded signing CA", st.number);
+            xb_info("CRL %lld signed: the stored one was another signing CA's", st.number);
     }
     if (err != XB_OK) {
         free(der);
