@@ -39,6 +39,10 @@ static const char usage_text[] =
     "      signing-ca.pem/.key (signs device certificates), chain.pem, and tls.pem/.key\n"
     "      (a localhost server certificate). TYPE: ec-p256 (default), ec-p384, rsa-2048,\n"
     "      rsa-3072. NAME: the O= of the subjects (default XBoot). Refuses to overwrite.\n"
+    "  ca rotate --dir DIR\n"
+    "      A new signing CA under the same root (root-ca.key must be in DIR): new\n"
+    "      signing-ca.pem/.key and chain.pem; the old ones are kept as\n"
+    "      signing-ca.STAMP.pem/.key and chain.STAMP.pem. Then: kill -HUP <xbootd pid>.\n"
     "\n"
     "Registry (all take --db URL):\n"
     "  device add ID... [--secret | --group NAME]\n"
@@ -301,6 +305,25 @@ static int cmd_ca_init(const ctl_opts *o)
     printf("created a CA hierarchy (%s, O=%s) in %s:\n", key_type, org, o->dir);
     for (size_t i = 0; i < sizeof ca_files / sizeof ca_files[0]; i++)
         printf("  %-16s %s\n", ca_files[i].name, ca_files[i].role);
+    return EXIT_OK;
+}
+
+/* ---- ca rotate ---- */
+
+static int cmd_ca_rotate(const ctl_opts *o)
+{
+    if (o->dir == NULL)
+        return usage_error("ca rotate needs --dir DIR");
+    xb_diag d = {{0}};
+    char stamp[32];
+    xb_err err = xb_ca_rotate_dir(o->dir, stamp, sizeof stamp, &d);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    printf("new signing CA in %s (signing-ca.pem/.key, chain.pem)\n"
+           "kept: signing-ca.%s.pem/.key, chain.%s.pem (verifiers need them until\n"
+           "  the certificates they issued expire; the root is unchanged)\n"
+           "apply it: kill -HUP <xbootd supervisor pid>\n",
+           o->dir, stamp, stamp);
     return EXIT_OK;
 }
 
@@ -758,6 +781,7 @@ static int cmd_help(const ctl_opts *o)
 static const ctl_cmd commands[] = {
     {"help", NULL, 0, 0, -1, NULL, cmd_help},
     {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, NULL, cmd_ca_init},
+    {"ca", "rotate", OPT_DIR, 0, 0, NULL, cmd_ca_rotate},
     {"device", "add", OPT_DB | OPT_SECRET | OPT_GROUP, 1, -1, "registration IDs", cmd_device_add},
     {"device", "import", OPT_DB, 1, 1, "CSV file", cmd_device_import},
     {"device", "list", OPT_DB, 0, 0, NULL, cmd_device_list},

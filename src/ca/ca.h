@@ -167,4 +167,10 @@ xb_err xb_ca_crl_build(xb_ca *ca, const xb_crl_entry *entries, size_t n, long lo
  * writing anything. */
 xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb_diag *d);
 
+/* In a directory xb_ca_init_dir made: a new signing key and certificate under the same root
+ * (the root key must be there), written as signing-ca.pem/.key and chain.pem, each replaced
+ * atomically; the old three are kept as signing-ca.STAMP.pem/.key and chain.STAMP.pem, STAMP
+ * (UTC, "20261129T183000Z") written into stamp. Nothing is replaced if anything fails first. */
+xb_err xb_ca_rotate_dir(const char *dir, char *stamp, size_t stamp_size, xb_diag *d);
+
 #endif

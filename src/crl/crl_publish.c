@@ -18,11 +18,14 @@ typedef struct xb_crl_job {
     xb_ca *ca;
     long period;
     time_t now;
+    long long replace; /* also stale while this CRL number is stored; 0: none */
 } xb_crl_job;
 
 static int xb_crl_job_stale(const xb_crl_state *st, void *ctx)
 {
     const xb_crl_job *job = ctx;
+    if (job->replace != 0 && st->number == job->replace)
+        return 1;
     return xb_crl_is_stale(st, job->now, job->period);
 }
 
@@ -50,6 +53,13 @@ static xb_err xb_crl_job_build(const xb_revoked *revoked, size_t n, long long nu
 
 xb_err xb_crl_refresh(xb_registry *r, xb_ca *ca, long period, int *made, xb_diag *d)
 {
-    xb_crl_job job = {ca, period, time(NULL)};
+    xb_crl_job job = {ca, period, time(NULL), 0};
+    return xb_registry_crl_update(r, xb_crl_job_stale, xb_crl_job_build, &job, made, d);
+}
+
+xb_err xb_crl_replace(xb_registry *r, xb_ca *ca, long period, long long number, int *made,
+                      xb_diag *d)
+{
+    xb_crl_job job = {ca, period, time(NULL), number};
     return xb_registry_crl_update(r, xb_crl_job_stale, xb_crl_job_build, &job, made, d);
 }

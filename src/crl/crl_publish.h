@@ -26,4 +26,10 @@ int xb_crl_is_stale(const xb_crl_state *st, time_t now, long period);
  * made here. */
 xb_err xb_crl_refresh(xb_registry *r, xb_ca *ca, long period, int *made, xb_diag *d);
 
+/* Make and store a new CRL signed by ca if the stored one is still CRL number `number` (or is
+ * stale): for a CRL signed by a signing CA that a reload replaced. Judged under the write
+ * lock, so of the workers that saw the old CRL at once, one replaces it. */
+xb_err xb_crl_replace(xb_registry *r, xb_ca *ca, long period, long long number, int *made,
+                      xb_diag *d);
+
 #endif

@@ -2,9 +2,11 @@
  *
  * The supervisor (main.c, supervisor.c) loads and checks everything once, so a bad
  * configuration fails at start and not in a worker, binds the sockets, forks the workers,
- * restarts one that dies, and stops them all on SIGTERM/SIGINT. Workers (worker.c) each run one
- * libevent loop and handle every request to the end; processes rather than threads because
- * OpenSSL 3.0 loses ~28% per core to lock contention between threads (DESIGN.md section 7). */
+ * restarts one that dies, stops them all on SIGTERM/SIGINT, and on SIGHUP reloads the CA files
+ * and, if they load, tells each worker (SIGUSR1) to reload them too (reload.c). Workers (worker.c)
+ * each run one libevent loop and handle every request to the end; processes rather than threads
+ * because OpenSSL 3.0 loses ~28% per core to lock contention between threads (DESIGN.md section 7).
+ */
 #ifndef XB_DAEMON_H
 #define XB_DAEMON_H
 
@@ -32,7 +34,8 @@ void xb_daemon_release(xb_daemon *dm);
 /* Run worker index until SIGTERM/SIGINT; returns its exit status. In the forked child. */
 int xb_worker_main(xb_daemon *dm, int index);
 
-/* Fork the workers and supervise them until SIGTERM/SIGINT; returns the exit status. */
+/* Fork the workers and supervise them until SIGTERM/SIGINT (SIGHUP: reload the CA); returns
+ * the exit status. */
 int xb_supervise(xb_daemon *dm);
 
 #endif

@@ -76,22 +76,10 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
     if (err != XB_OK)
         return err;
     xb_log_init("xbootd", (xb_log_level)xb_log_level_parse(dm->cfg->log_level));
-    xb_ca_config cc = {
-        .cert_path = dm->cfg->ca_cert,
-        .key_path = dm->cfg->ca_key,
-        .chain_path = dm->cfg->ca_chain[0] ? dm->cfg->ca_chain : NULL,
-        .validity_days = dm->cfg->validity_days,
-        .subject_attributes = dm->cfg->subject_attributes,
-        .key_passphrase_file = dm->cfg->ca_key_passphrase_file,
-        .https_ca_file = dm->cfg->ca_https_ca_file,
-    };
-    err = xb_ca_load(&cc, &dm->srv.ca, d);
-    if (err == XB_OK)
-        err = xb_ca_set_crl_url(dm->srv.ca, dm->cfg->crl_url, d);
-    if (err == XB_OK)
-        err = xb_ca_check_usable(dm->srv.ca, time(NULL), d);
+    err = xb_server_ca_load(dm->cfg, &dm->srv.ca, d);
     if (err != XB_OK)
         return err;
+    dm->srv.ca_loaded_at = time(NULL);
     struct stat st; /* a key file's mode (env:, https:// and pkcs11: keys have none) */
     if (strstr(dm->cfg->ca_key, ":") == NULL && stat(dm->cfg->ca_key, &st) == 0 &&
         (st.st_mode & 077) != 0)
@@ -226,6 +214,7 @@ int main(int argc, char **argv)
     sigaddset(&dm.signals, SIGINT);
     sigaddset(&dm.signals, SIGCHLD);
     sigaddset(&dm.signals, SIGHUP);
+    sigaddset(&dm.signals, SIGUSR1); /* the supervisor's "reload" to a worker (supervisor.c) */
     sigprocmask(SIG_BLOCK, &dm.signals, NULL);
     dm.supervisor = getpid();
 

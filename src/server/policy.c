@@ -44,6 +44,23 @@ static xb_err xb_policy_issued_store(const xb_ca *ca, X509_STORE **out, xb_diag 
     return XB_OK;
 }
 
+xb_err xb_policy_set_ca(xb_policy *p, const xb_ca *ca, xb_diag *d)
+{
+    X509_STORE *store = NULL;
+    xb_err err = xb_policy_issued_store(ca, &store, d);
+    if (err != XB_OK)
+        return err;
+    if (!X509_up_ref(xb_ca_signing_cert(ca))) {
+        X509_STORE_free(store);
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot keep the signing CA certificate");
+    }
+    X509_STORE_free(p->issued);
+    X509_free(p->signing);
+    p->issued = store;
+    p->signing = xb_ca_signing_cert(ca);
+    return XB_OK;
+}
+
 /* [policy] manufacturer_ca: a PEM bundle of the CAs whose device certificates (IDevIDs) we
  * accept, roots or intermediates (a partial chain ends at any of them). */
 static xb_err xb_policy_manufacturer_store(const char *path, X509_STORE **out, xb_diag *d)
@@ -91,11 +108,7 @@ xb_err xb_policy_load(const xb_config *cfg, const xb_ca *ca, xb_policy **out, xb
                                "[policy] manufacturer_id_field: unknown attribute '%s' (e.g. CN, "
                                "serialNumber)",
                                cfg->manufacturer_id_field)
-                     : xb_policy_issued_store(ca, &p->issued, d);
-    if (err == XB_OK && !X509_up_ref(xb_ca_signing_cert(ca)))
-        err = xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot keep the signing CA certificate");
-    else if (err == XB_OK)
-        p->signing = xb_ca_signing_cert(ca);
+                     : xb_policy_set_ca(p, ca, d);
     if (err == XB_OK && cfg->manufacturer_ca[0] != '\0')
         err = xb_policy_manufacturer_store(cfg->manufacturer_ca, &p->manufacturer, d);
     if (err != XB_OK) {

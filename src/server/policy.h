@@ -30,7 +30,8 @@ typedef enum xb_credential {
 /* "none", "api_key", "secret", "group", "idevid", "certificate": for logs and metrics. */
 const char *xb_credential_name(xb_credential c);
 
-/* Loaded before the workers fork; read-only afterwards. */
+/* Loaded before the workers fork; read-only afterwards, but for a CA reload between requests
+ * (xb_policy_set_ca). */
 typedef struct xb_policy {
     X509_STORE *issued;       /* trusts the signing CA alone: certificates we issued */
     X509 *signing;            /* the signing CA certificate (a reference) */
@@ -39,6 +40,9 @@ typedef struct xb_policy {
 } xb_policy;
 
 xb_err xb_policy_load(const xb_config *cfg, const xb_ca *ca, xb_policy **out, xb_diag *d);
+/* Trust ca as the signing CA from now on (a CA reload): certificates we issued are the ones
+ * that verify against it alone. On failure p is unchanged. */
+xb_err xb_policy_set_ca(xb_policy *p, const xb_ca *ca, xb_diag *d);
 void xb_policy_free(xb_policy *p);
 
 /* The TLS side: ask for a client certificate without requiring one, naming the CAs we accept

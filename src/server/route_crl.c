@@ -11,8 +11,23 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "crl_publish.h"
 #include "xb_log.h"
+
+/* 1 if the DER CRL's signature verifies with ca's signing key. */
+static int xb_crl_signed_by(const xb_ca *ca, const uint8_t *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+    EVP_PKEY *key = X509_get0_pubkey(xb_ca_signing_cert(ca));
+    int ok = crl != NULL && key != NULL && X509_CRL_verify(crl, key) == 1;
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return ok;
+}
 
 static xb_err xb_crl_current(xb_server *srv, time_t now, xb_diag *d)
 {
@@ -32,8 +47,25 @@ static xb_err xb_crl_current(xb_server *srv, time_t now, xb_diag *d)
     uint8_t *der = NULL;
     size_t len = 0;
     err = xb_registry_crl_get(srv->reg, &st, &der, &len, d);
-    if (err != XB_OK)
+    /* Signed by another CA before ours was loaded: the signing CA was rotated (a reload, or a
+     * restart with new files) and this CRL is its predecessor's. Replaced once. One signed
+     * since is another node's or worker's newer choice, served as it is, so two CAs never
+     * take turns re-signing. */
+    if (err == XB_OK && st.this_update <= srv->ca_loaded_at &&
+        !xb_crl_signed_by(srv->ca, der, len)) {
+        free(der);
+        der = NULL;
+        int made = 0;
+        err = xb_crl_replace(srv->reg, srv->ca, period, st.number, &made, d);
+        if (err == XB_OK)
+            err = xb_registry_crl_get(srv->reg, &st, &der, &len, d);
+        if (err == XB_OK && made)
+            xb_info("CRL %lld signed: the stored one was another signing CA's", st.number);
+    }
+    if (err != XB_OK) {
+        free(der);
         return err;
+    }
     free(srv->crl_der);
     srv->crl_der = der;
     srv->crl_len = len;

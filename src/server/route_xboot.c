@@ -32,7 +32,7 @@ static void xb_xboot_answer(xb_exchange *ex, xb_err err, const xb_issued *cert, 
         xb_http_reply_error(ex, err, message);
         return;
     }
-    char *json = xb_xboot_encode_answer(cert, ex->srv->ca);
+    char *json = xb_xboot_encode_answer(cert, xb_server_ca_of(ex->srv, cert));
     snprintf(ex->serial, sizeof ex->serial, "%s", cert->serial);
     if (json == NULL) {
         /* Recorded but not sent: the device's retry with the same key gets this certificate

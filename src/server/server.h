@@ -17,9 +17,13 @@ struct xb_webhook;
 
 typedef struct xb_server {
     const xb_config *cfg;
-    xb_ca *ca;        /* loaded once, before the workers fork */
-    SSL_CTX *ssl_ctx; /* NULL when HTTPS is off */
-    xb_registry *reg; /* opened in each worker after fork: reads (policy checks, health) */
+    xb_ca *ca; /* loaded before the workers fork; replaced by a reload (reload.c) */
+    /* The CA the last reload replaced: enrollments it signed may still be waiting for their
+     * commit, and their answers carry its chain (xb_server_ca_of). NULL until a reload. */
+    xb_ca *ca_prev;
+    time_t ca_loaded_at; /* when ca was loaded: a CRL older than that may be replaced */
+    SSL_CTX *ssl_ctx;    /* NULL when HTTPS is off */
+    xb_registry *reg;    /* opened in each worker after fork: reads (policy checks, health) */
     struct xb_committer *committer; /* the worker's group commit; NULL: commit inline */
     struct xb_webhook *webhook;     /* the worker's [policy] webhook_url client; NULL: none */
     xb_enroll_rules rules;
@@ -60,6 +64,20 @@ typedef struct xb_enroll_request {
     /* EST simplereenroll: only a renewal, and the CSR keeps the certificate's subject. */
     int reenroll_only;
 } xb_enroll_request;
+
+/* Load the CA that cfg's [ca] cert, key and chain name, with its crl_url, and check that it
+ * can issue now: what xbootd checks at start and every reload. */
+xb_err xb_server_ca_load(const xb_config *cfg, xb_ca **out, xb_diag *d);
+
+/* Reload the CA files named at start, and replace what depends on them (the EST answers, the
+ * policy's view of our signing CA, the cached CRL). Between requests only: a request signs
+ * within one callback, so each signature is made wholly with one CA. On failure nothing
+ * changes. who names the process in the log line ("worker 2"). */
+xb_err xb_server_reload_ca(xb_server *srv, const char *who, xb_diag *d);
+
+/* The CA whose chain goes out with cert: the current one, or the one a reload replaced when
+ * cert was signed by that one before the reload and answered after it. */
+const xb_ca *xb_server_ca_of(const xb_server *srv, const xb_issued *cert);
 
 /* TLS server context from PEM files: TLS 1.2 and 1.3 only. */
 xb_err xb_tls_ctx_new(const char *cert_path, const char *key_path, SSL_CTX **out, xb_diag *d);

@@ -90,6 +90,23 @@ static int xb_reap_and_restart(xb_daemon *dm, time_t *window_start, int *restart
     return 0;
 }
 
+/* SIGHUP: the CA files are loaded and checked here first, so that a bad rotation is refused
+ * once, with its reason, and no worker changes. The supervisor keeps the new CA too: a worker
+ * restarted later forks with it. */
+static void xb_reload(xb_daemon *dm)
+{
+    xb_info("SIGHUP: reloading the CA ([ca] cert, key, chain); other settings need a restart");
+    xb_diag d = {""};
+    xb_err err = xb_server_reload_ca(&dm->srv, "supervisor", &d);
+    if (err != XB_OK) {
+        xb_error("reload failed, still serving with the old CA: %s", xb_diag_message(&d, err));
+        return;
+    }
+    for (int i = 0; i < dm->workers; i++)
+        if (dm->pids[i] > 0)
+            kill(dm->pids[i], SIGUSR1);
+}
+
 int xb_supervise(xb_daemon *dm)
 {
     for (int i = 0; i < dm->workers; i++) {
@@ -113,7 +130,7 @@ int xb_supervise(xb_daemon *dm)
             xb_info("stopping on signal %d", sig);
             break;
         } else if (sig == SIGHUP) {
-            xb_warn("SIGHUP ignored: reloading is not supported; restart xbootd to apply changes");
+            xb_reload(dm);
         }
     }
     xb_stop_workers(dm);

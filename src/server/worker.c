@@ -1,5 +1,6 @@
 /* An xbootd worker: one libevent loop serving the HTTPS and plain listeners it was given. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -21,6 +22,9 @@ typedef struct xb_worker {
     struct evhttp *https, *http;
     struct evhttp_bound_socket *https_bound, *http_bound;
     xb_committer *committer;
+    xb_server *srv;
+    int index;
+    struct event *sig_reload;
 } xb_worker;
 
 static void xb_worker_on_signal(evutil_socket_t sig, short events, void *arg)
@@ -35,6 +39,30 @@ static void xb_worker_on_signal(evutil_socket_t sig, short events, void *arg)
     w->https_bound = w->http_bound = NULL;
     struct timeval grace = {0, 300 * 1000};
     event_base_loopexit(w->base, &grace);
+}
+
+/* SIGUSR1: the supervisor has reloaded the CA files successfully and asks each worker to do
+ * the same (supervisor.c). Handled on the loop, so between requests. Each worker loads its own
+ * copy rather than inheriting one: a key on a token needs its own session per process. */
+static void xb_worker_on_reload(evutil_socket_t sig, short events, void *arg)
+{
+    (void)sig, (void)events;
+    xb_worker *w = arg;
+    char who[32];
+    snprintf(who, sizeof who, "worker %d", w->index);
+    xb_diag d = {""};
+    xb_err err = xb_server_reload_ca(w->srv, who, &d);
+    if (err != XB_OK)
+        xb_error("%s: CA reload failed, still serving with the old CA: %s", who,
+                 xb_diag_message(&d, err));
+}
+
+static int xb_worker_reload_arm(xb_worker *w, xb_server *srv, int index)
+{
+    w->srv = srv;
+    w->index = index;
+    w->sig_reload = evsignal_new(w->base, SIGUSR1, xb_worker_on_reload, w);
+    return w->sig_reload != NULL && evsignal_add(w->sig_reload, NULL) == 0 ? 0 : -1;
 }
 
 /* One loop per worker. Each answer enables and disables write interest on its socket; with the
@@ -61,6 +89,8 @@ void xb_daemon_release(xb_daemon *dm)
     free(dm->srv.crl_der);
     dm->srv.crl_der = NULL;
     xb_ca_free(dm->srv.ca);
+    xb_ca_free(dm->srv.ca_prev);
+    dm->srv.ca_prev = NULL;
     SSL_CTX_free(dm->srv.ssl_ctx);
     xb_config_free(dm->cfg);
     xb_metrics_destroy(dm->srv.metrics);
@@ -132,7 +162,7 @@ int xb_worker_main(xb_daemon *dm, int index)
     sig_term = evsignal_new(w.base, SIGTERM, xb_worker_on_signal, &w);
     sig_int = evsignal_new(w.base, SIGINT, xb_worker_on_signal, &w);
     if (sig_term == NULL || sig_int == NULL || evsignal_add(sig_term, NULL) != 0 ||
-        evsignal_add(sig_int, NULL) != 0)
+        evsignal_add(sig_int, NULL) != 0 || xb_worker_reload_arm(&w, &dm->srv, index) != 0)
         goto done;
     /* Signals were blocked since before fork; libevent's handlers are in place now. A hangup
      * sent to the process group is the supervisor's to ignore, not a reason to die. */
@@ -148,6 +178,8 @@ done:
         event_free(sig_term);
     if (sig_int != NULL)
         event_free(sig_int);
+    if (w.sig_reload != NULL)
+        event_free(w.sig_reload);
     /* Enrollments still waiting for the webhook were never recorded: drop them. Then commit
      * what was signed and allowed (durable, even if its answer can no longer be sent), before
      * the connections and their requests are freed. */

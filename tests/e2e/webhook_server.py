@@ -2,7 +2,8 @@
 127.0.0.1, a free port written to PORTFILE, every request appended to LOGFILE as JSON. It
 answers by the registrationId's prefix: allow (200), deny (403 + reason), deny500 (500 +
 message), plain (403, not JSON), ctrl (403, a reason full of control characters), redirect
-(302), big and bigstream (an answer beyond 16 KiB), slow (answers after 5 s).
+(302), big and bigstream (an answer beyond 16 KiB), slow (answers after 5 s), late (allows
+after 2 s).
 
 usage: webhook_server.py CERT KEY PORTFILE LOGFILE
 """
@@ -47,6 +48,9 @@ class H(http.server.BaseHTTPRequestHandler):
         if rid.startswith("slow"):
             time.sleep(5)
             self.answer(200, "{}")
+        elif rid.startswith("late"):
+            time.sleep(2)
+            self.answer(200, '{"allowed":true}')
         elif rid.startswith("allow"):
             self.answer(200, '{"allowed":true}')
         elif rid.startswith("deny500"):
