@@ -567,7 +567,7 @@ static xb_err xb_p11_reattach(xb_p11_signer *s, int held_back_ok, xb_diag *d)
         return XB_OK;
     }
     s->failed_at = now;
-    snprintf(s->failure, sizeof s->failure, "the CA key is unavailable: %s", d1.msg);
+    snprintf(s->failure, sizeof s->failure, "the CA key is unavailable: %.200s", d1.msg);
     /* A key that was there and is not now is the token's trouble, not the configuration's. */
     return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s", s->failure);
 }
