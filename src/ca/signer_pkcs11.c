@@ -125,8 +125,12 @@ static void xb_p11_module_put(xb_p11_module *m)
         }
     }
     pthread_mutex_unlock(&xb_p11_modules_lock);
-    m->f->C_Finalize(NULL);
-    dlclose(m->dl);
+    /* In a forked child that never initialized it, the state is the parent's: a network HSM's
+     * module could end the parent's connection. Leave it to the process's exit. */
+    if (m->pid == getpid()) {
+        m->f->C_Finalize(NULL);
+        dlclose(m->dl);
+    }
     free(m->path);
     free(m);
 }
@@ -206,6 +210,13 @@ static xb_err xb_p11_parse(const char *spec, const char *default_module, xb_p11_
         /* The URI itself may hold pin-value: name only what was wrong. */
         xb_fail(d, XB_ERR_CONFIG, "[ca] key: not a valid PKCS#11 URI (%s)",
                 p11_kit_uri_message(rc));
+        goto fail;
+    }
+    /* A misspelt attribute ("tokn=") would otherwise be ignored and widen the match. */
+    if (p11_kit_uri_any_unrecognized(t->uri)) {
+        xb_fail(d, XB_ERR_CONFIG,
+                "[ca] key: the PKCS#11 URI has an attribute this parser does "
+                "not know (a misspelling?)");
         goto fail;
     }
     const char *module = p11_kit_uri_get_module_path(t->uri);
@@ -483,6 +494,7 @@ typedef struct xb_p11_signer {
     size_t ec_half; /* EC: the octets of r and of s */
     size_t rsa_len; /* RSA: the modulus' octets */
     pthread_mutex_t lock;
+    pid_t pid;           /* the process whose session s->c is: a child must open its own */
     long long failed_at; /* monotonic ns of the last failed reopen; 0: none */
     char failure[256];   /* its message, repeated while retries are held back */
 } xb_p11_signer;
@@ -498,6 +510,7 @@ static long long xb_p11_now(void)
 static xb_err xb_p11_attach(xb_p11_signer *s, xb_diag *d)
 {
     xb_p11_close(&s->c);
+    s->pid = getpid();
     xb_err err = xb_p11_connect(&s->c, &s->t, 0, d);
     if (err != XB_OK)
         return err;
@@ -546,6 +559,17 @@ static xb_err xb_p11_attach(xb_p11_signer *s, xb_diag *d)
         s->rsa_len = ((size_t)bits + 7) / 8;
     s->base.pub = pub;
     return XB_OK;
+}
+
+/* In a child that skipped after_fork: the module initialized for this process, and the
+ * parent's session forgotten (its handle may name another signer's session here). */
+static void xb_p11_forked(xb_p11_signer *s)
+{
+    if (s->pid == getpid())
+        return;
+    xb_p11_module_reinit(s->c.m, 0);
+    s->c.open = 0;
+    s->pid = getpid();
 }
 
 /* Reopen after a loss: as is, then (SoftHSM2 and others read their tokens at C_Initialize)
@@ -652,8 +676,7 @@ static xb_err xb_p11_sign(xb_signer *base, const EVP_MD *md, const uint8_t *dgst
     pthread_mutex_lock(&s->lock);
     xb_err err = XB_OK;
     CK_RV rv = CKR_SESSION_HANDLE_INVALID;
-    if (s->c.m->pid != getpid())
-        xb_p11_module_reinit(s->c.m, 0), s->c.open = 0; /* no after_fork: do it now */
+    xb_p11_forked(s);
     if (!s->c.open)
         err = xb_p11_reattach(s, 1, d);
     if (err == XB_OK)
@@ -712,17 +735,21 @@ static xb_err xb_p11_sign(xb_signer *base, const EVP_MD *md, const uint8_t *dgst
 static xb_err xb_p11_after_fork(xb_signer *base, xb_diag *d)
 {
     xb_p11_signer *s = (xb_p11_signer *)base;
+    (void)d;
     pthread_mutex_lock(&s->lock);
     /* The parent's session handle means nothing here; closing it could close the parent's. */
     s->c.open = 0;
     s->failed_at = 0;
-    CK_RV rv = xb_p11_module_reinit(s->c.m, 0);
-    xb_err err = rv == CKR_OK ? xb_p11_reattach(s, 0, d)
-                              : xb_fail(d, XB_ERR_CA_UNAVAILABLE,
-                                        "%s: C_Initialize after fork failed (0x%lx)", s->t.name,
-                                        (unsigned long)rv);
+    s->pid = getpid();
+    xb_diag d1 = {{0}};
+    if (xb_p11_module_reinit(s->c.m, 0) == CKR_OK)
+        xb_p11_reattach(s, 0, &d1);
+    /* A token away while a worker starts is not the worker's failure: it answers 503 and its
+     * /healthz fails until the token is back (sign and check retry), as for a loss later on.
+     * A C_Initialize that failed is retried the same way (the module still names the parent
+     * as its initializer). */
     pthread_mutex_unlock(&s->lock);
-    return err;
+    return XB_OK;
 }
 
 static xb_err xb_p11_check(xb_signer *base, xb_diag *d)
@@ -730,8 +757,7 @@ static xb_err xb_p11_check(xb_signer *base, xb_diag *d)
     xb_p11_signer *s = (xb_p11_signer *)base;
     pthread_mutex_lock(&s->lock);
     xb_err err = XB_OK;
-    if (s->c.m->pid != getpid())
-        xb_p11_module_reinit(s->c.m, 0), s->c.open = 0;
+    xb_p11_forked(s);
     if (s->c.open) {
         /* Cheap probes: the session, and the key handle (some modules, SoftHSM2 among them,
          * keep a session alive while its token is deleted under it). */
@@ -756,7 +782,7 @@ static void xb_p11_free(xb_signer *base)
     if (s == NULL)
         return;
     if (s->c.m != NULL) {
-        if (s->c.m->pid == getpid())
+        if (s->pid == getpid())
             xb_p11_close(&s->c);
         xb_p11_module_put(s->c.m);
     }

@@ -198,11 +198,39 @@ static void test_token_removed_and_back(void **state)
     assert_int_equal(err, XB_ERR_CA_UNAVAILABLE);
     print_message("unavailable: %s\n", d.msg);
 
+    /* A worker started while the token is away starts (after_fork does not fail it), answers
+     * unavailable, and signs once the token is back. */
+    char flag[128];
+    snprintf(flag, sizeof flag, "%s/child-waiting", g_dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        xb_diag cd = {{0}};
+        xb_err cerr;
+        int ok = s->ops->after_fork(s, &cd) == XB_OK && !sign_verifies(s, &cerr) &&
+                 cerr == XB_ERR_CA_UNAVAILABLE && s->ops->check(s, &cd) == XB_ERR_CA_UNAVAILABLE;
+        /* The parent puts the token back, then removes the flag. */
+        FILE *f = fopen(flag, "w");
+        if (f != NULL)
+            fclose(f);
+        for (int i = 0; ok && i < 200 && access(flag, F_OK) == 0; i++)
+            usleep(50000);
+        sleep(2);
+        ok = ok && sign_verifies(s, &cerr) && s->ops->check(s, &cd) == XB_OK;
+        _exit(ok ? 0 : 1);
+    }
+    for (int i = 0; i < 200 && access(flag, F_OK) != 0; i++)
+        usleep(50000);
+
     assert_int_equal(run("rmdir %s/tokens && mv %s/tokens.away %s/tokens", g_dir, g_dir, g_dir), 0);
+    unlink(flag);
     /* Retries are held back for a second after a failure. */
     sleep(2);
     assert_true(sign_verifies(s, &err));
     assert_int_equal(s->ops->check(s, &d), XB_OK);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     s->ops->free(s);
 }
 
@@ -237,6 +265,11 @@ static void test_bad_uris(void **state)
              module_path(), pin);
     assert_int_equal(xb_signer_pkcs11_open(uri, NULL, &s, &d), XB_OK);
     s->ops->free(s);
+    /* A misspelt attribute is refused rather than ignored (it would match any token). */
+    snprintf(uri, sizeof uri, "pkcs11:tokn=xb-ec;object=signing?module-path=%s&pin-value=1234",
+             module_path());
+    assert_int_equal(xb_signer_pkcs11_open(uri, NULL, &s, &d), XB_ERR_CONFIG);
+    assert_non_null(strstr(d.msg, "misspelling"));
     /* No such key, no such token. */
     uri_for(uri, sizeof uri, "xb-ec", "nope");
     assert_int_equal(xb_signer_pkcs11_open(uri, NULL, &s, &d), XB_ERR_CONFIG);
