@@ -271,6 +271,8 @@ static xb_err xb_p11_parse(const char *spec, const char *default_module, xb_p11_
         }
         strcpy(t->pin, pin);
         t->has_pin = 1;
+        /* One copy of the PIN, the one cleansed on free: not p11-kit's as well. */
+        p11_kit_uri_set_pin_value(t->uri, NULL);
     } else if (source != NULL) {
         /* RFC 7512 makes pin-source a URI; a file: URI or a plain path are what is portable. */
         const char *path = strncmp(source, "file:", 5) == 0 ? source + 5 : source;
