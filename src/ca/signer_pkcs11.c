@@ -26,6 +26,7 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
+#include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
@@ -89,8 +90,8 @@ static xb_err xb_p11_module_get(const char *path, xb_p11_module **out, xb_diag *
     CK_RV rv = xb_p11_initialize(m->f);
     if (rv != CKR_OK) {
         err = xb_fail(d, XB_ERR_CONFIG,
-                      "the PKCS#11 module %s failed to initialize (C_Initialize: 0x%lx)", path,
-                      (unsigned long)rv);
+                      "the PKCS#11 module %s failed to initialize (C_Initialize: %s, 0x%lx)", path,
+                      p11_kit_strerror(rv), (unsigned long)rv);
         goto fail;
     }
     m->pid = getpid();
@@ -312,8 +313,8 @@ static xb_err xb_p11_connect(xb_p11_conn *c, xb_p11_target *t, int rw, xb_diag *
     CK_ULONG n = 0;
     CK_RV rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
     if (rv != CKR_OK)
-        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot list the slots (0x%lx)", t->name,
-                       (unsigned long)rv);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot list the slots (%s, 0x%lx)", t->name,
+                       p11_kit_strerror(rv), (unsigned long)rv);
     CK_SLOT_ID *slots = calloc(n ? n : 1, sizeof *slots);
     if (slots == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory");
@@ -336,8 +337,8 @@ static xb_err xb_p11_connect(xb_p11_conn *c, xb_p11_target *t, int rw, xb_diag *
     CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
     rv = f->C_OpenSession(found, flags, NULL, NULL, &c->sess);
     if (rv != CKR_OK)
-        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot open a session (0x%lx)", t->name,
-                       (unsigned long)rv);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot open a session (%s, 0x%lx)", t->name,
+                       p11_kit_strerror(rv), (unsigned long)rv);
     c->open = 1;
     if (t->has_pin) {
         rv = f->C_Login(c->sess, CKU_USER, (CK_UTF8CHAR_PTR)t->pin, strlen(t->pin));
@@ -345,10 +346,10 @@ static xb_err xb_p11_connect(xb_p11_conn *c, xb_p11_target *t, int rw, xb_diag *
         if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
             xb_p11_close(c);
             if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED)
-                return xb_fail(d, XB_ERR_CONFIG, "%s: the token refused the PIN (0x%lx)", t->name,
-                               (unsigned long)rv);
-            return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: login failed (0x%lx)", t->name,
-                           (unsigned long)rv);
+                return xb_fail(d, XB_ERR_CONFIG, "%s: the token refused the PIN (%s, 0x%lx)",
+                               t->name, p11_kit_strerror(rv), (unsigned long)rv);
+            return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: login failed (%s, 0x%lx)", t->name,
+                           p11_kit_strerror(rv), (unsigned long)rv);
         }
     }
     return XB_OK;
@@ -693,11 +694,11 @@ static xb_err xb_p11_sign(xb_signer *base, const EVP_MD *md, const uint8_t *dgst
     if (err == XB_OK && rv != CKR_OK) {
         if (xb_p11_lost(rv)) {
             xb_p11_close(&s->c);
-            err = xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: the token cannot sign now (0x%lx)",
-                          s->t.name, (unsigned long)rv);
+            err = xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: the token cannot sign now (%s, 0x%lx)",
+                          s->t.name, p11_kit_strerror(rv), (unsigned long)rv);
         } else {
-            err = xb_fail(d, XB_ERR_CRYPTO, "%s: signing failed (0x%lx)", s->t.name,
-                          (unsigned long)rv);
+            err = xb_fail(d, XB_ERR_CRYPTO, "%s: signing failed (%s, 0x%lx)", s->t.name,
+                          p11_kit_strerror(rv), (unsigned long)rv);
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -905,9 +906,14 @@ xb_err xb_pkcs11_generate_key(const char *uri, const char *module, const char *k
         CK_OBJECT_HANDLE ph = 0;
         CK_RV rv =
             s->c.m->f->C_GenerateKeyPair(s->c.sess, &mech, pubt, npub, privt, nprivt, &ph, &s->key);
-        if (rv != CKR_OK)
-            err = xb_fail(d, XB_ERR_CRYPTO, "%s: the token cannot generate a %s key (0x%lx)",
-                          s->t.name, key_type, (unsigned long)rv);
+        if (rv == CKR_USER_NOT_LOGGED_IN && !s->t.has_pin)
+            err = xb_fail(d, XB_ERR_CONFIG,
+                          "%s: the token needs a login to generate keys: add pin-source= or "
+                          "pin-value= to the URI",
+                          s->t.name);
+        else if (rv != CKR_OK)
+            err = xb_fail(d, XB_ERR_CRYPTO, "%s: the token cannot generate a %s key (%s, 0x%lx)",
+                          s->t.name, key_type, p11_kit_strerror(rv), (unsigned long)rv);
         else if ((*pub = xb_p11_public(&s->c, ph, curve ? CKK_EC : CKK_RSA)) == NULL)
             err = xb_fail(d, XB_ERR_CRYPTO, "%s: cannot read the generated public key", s->t.name);
     }
