@@ -34,6 +34,9 @@
 
 #define XB_P11_PIN_MAX 256
 #define XB_P11_RETRY_NS 1000000000LL /* a failed reopen is not retried sooner than this */
+/* A token call (with the reconnection it may need) that takes longer is answered 503 while
+ * it goes on in the signer's thread: PKCS#11 calls cannot be cancelled. */
+#define XB_P11_CALL_TIMEOUT_S 5
 
 /* ---- modules: loaded once per path, shared by the signers of a process ---- */
 
@@ -497,7 +500,19 @@ typedef struct xb_p11_signer {
     size_t ec_half; /* EC: the octets of r and of s */
     size_t rsa_len; /* RSA: the modulus' octets */
     pthread_mutex_t lock;
-    pid_t pid;           /* the process whose session s->c is: a child must open its own */
+    pid_t pid; /* the process whose session s->c is: a child must open its own */
+    /* Token calls in a worker process run in one thread of the signer's, so that a hung HSM
+     * costs a request XB_P11_CALL_TIMEOUT_S, not the worker. One call at a time. */
+    pthread_cond_t cond; /* with lock: the call's state changed */
+    pthread_t thread;
+    pid_t thread_pid; /* the process the thread runs in; 0: none yet */
+    int state, op;    /* XB_P11_IDLE/PENDING/DONE; XB_P11_OP_* */
+    uint8_t call_in[128];
+    size_t call_in_len;
+    uint8_t call_out[1024];
+    CK_ULONG call_out_len;
+    xb_err call_err;
+    xb_diag call_d;
     long long failed_at; /* monotonic ns of the last failed reopen; 0: none */
     char failure[256];   /* its message, repeated while retries are held back */
 } xb_p11_signer;
@@ -640,6 +655,160 @@ static CK_RV xb_p11_sign_raw(xb_p11_signer *s, const uint8_t *in, size_t in_len,
     return f->C_Sign(s->c.sess, (CK_BYTE_PTR)in, in_len, out, out_len);
 }
 
+/* ---- the token side: run in the signer's thread (or directly before it exists) ---- */
+
+/* Sign call_in into call_out, reconnecting once if the session was lost. */
+static xb_err xb_p11_run_sign(xb_p11_signer *s, xb_diag *d)
+{
+    s->call_out_len = sizeof s->call_out;
+    xb_err err = XB_OK;
+    CK_RV rv = CKR_SESSION_HANDLE_INVALID;
+    if (!s->c.open)
+        err = xb_p11_reattach(s, 1, d);
+    if (err == XB_OK)
+        rv = xb_p11_sign_raw(s, s->call_in, s->call_in_len, s->call_out, &s->call_out_len);
+    if (err == XB_OK && xb_p11_lost(rv)) {
+        /* Once, on the spot: a session dropped by an HSM's restart reopens right away. */
+        err = xb_p11_reattach(s, 0, d);
+        s->call_out_len = sizeof s->call_out;
+        if (err == XB_OK)
+            rv = xb_p11_sign_raw(s, s->call_in, s->call_in_len, s->call_out, &s->call_out_len);
+    }
+    if (err == XB_OK && rv != CKR_OK) {
+        if (xb_p11_lost(rv)) {
+            xb_p11_close(&s->c);
+            err = xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: the token cannot sign now (%s, 0x%lx)",
+                          s->t.name, p11_kit_strerror(rv), (unsigned long)rv);
+        } else {
+            err = xb_fail(d, XB_ERR_CRYPTO, "%s: signing failed (%s, 0x%lx)", s->t.name,
+                          p11_kit_strerror(rv), (unsigned long)rv);
+        }
+    }
+    return err;
+}
+
+static xb_err xb_p11_run_check(xb_p11_signer *s, xb_diag *d)
+{
+    if (s->c.open) {
+        /* Cheap probes: the session, and the key handle (some modules, SoftHSM2 among them,
+         * keep a session alive while its token is deleted under it). */
+        CK_SESSION_INFO si;
+        CK_KEY_TYPE kt;
+        CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof kt};
+        CK_RV rv = s->c.m->f->C_GetSessionInfo(s->c.sess, &si);
+        if (rv == CKR_OK)
+            rv = s->c.m->f->C_GetAttributeValue(s->c.sess, s->key, &a, 1);
+        if (rv != CKR_OK)
+            xb_p11_close(&s->c);
+    }
+    return s->c.open ? XB_OK : xb_p11_reattach(s, 1, d);
+}
+
+enum { XB_P11_IDLE, XB_P11_PENDING, XB_P11_DONE };
+enum { XB_P11_OP_SIGN = 1, XB_P11_OP_CHECK, XB_P11_OP_ATTACH, XB_P11_OP_STOP };
+
+static xb_err xb_p11_run(xb_p11_signer *s, int op, xb_diag *d)
+{
+    xb_p11_forked(s);
+    if (op == XB_P11_OP_SIGN)
+        return xb_p11_run_sign(s, d);
+    if (op == XB_P11_OP_CHECK)
+        return xb_p11_run_check(s, d);
+    s->failed_at = 0; /* XB_P11_OP_ATTACH, after fork: now, whatever the parent saw */
+    return s->c.open ? XB_OK : xb_p11_reattach(s, 0, d);
+}
+
+static void *xb_p11_thread(void *arg)
+{
+    xb_p11_signer *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (s->state != XB_P11_PENDING)
+            pthread_cond_wait(&s->cond, &s->lock);
+        int op = s->op;
+        if (op == XB_P11_OP_STOP)
+            break;
+        pthread_mutex_unlock(&s->lock);
+        xb_diag d = {{0}};
+        xb_err err = xb_p11_run(s, op, &d);
+        pthread_mutex_lock(&s->lock);
+        s->call_err = err;
+        s->call_d = d;
+        s->state = XB_P11_DONE;
+        pthread_cond_broadcast(&s->cond);
+    }
+    s->state = XB_P11_DONE;
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* The lock, the condition and the thread of this process. In a forked child the parent's
+ * thread is gone and its lock may have been held at the fork: both are made afresh. */
+static xb_err xb_p11_thread_start(xb_p11_signer *s, xb_diag *d)
+{
+    if (s->thread_pid == getpid())
+        return XB_OK;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (s->thread_pid != 0) {
+        pthread_mutex_init(&s->lock, NULL);
+        s->state = XB_P11_IDLE;
+    }
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&s->thread, NULL, xb_p11_thread, s) != 0) {
+        pthread_cond_destroy(&s->cond);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot start its thread", s->t.name);
+    }
+    s->thread_pid = getpid();
+    return XB_OK;
+}
+
+/* Run op in the signer's thread and wait for it, at most XB_P11_CALL_TIMEOUT_S. */
+static xb_err xb_p11_call(xb_p11_signer *s, int op, const uint8_t *in, size_t in_len, uint8_t *out,
+                          CK_ULONG *out_len, xb_diag *d)
+{
+    xb_err err = xb_p11_thread_start(s, d);
+    if (err != XB_OK)
+        return err;
+    pthread_mutex_lock(&s->lock);
+    if (s->state == XB_P11_PENDING) {
+        pthread_mutex_unlock(&s->lock);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE,
+                       "%s: the token has not yet answered a call that timed out", s->t.name);
+    }
+    if (in_len > 0)
+        memcpy(s->call_in, in, in_len);
+    s->call_in_len = in_len;
+    s->op = op;
+    s->state = XB_P11_PENDING;
+    pthread_cond_broadcast(&s->cond);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += XB_P11_CALL_TIMEOUT_S;
+    int rc = 0;
+    while (s->state == XB_P11_PENDING && rc == 0)
+        rc = pthread_cond_timedwait(&s->cond, &s->lock, &until);
+    if (s->state != XB_P11_DONE) {
+        pthread_mutex_unlock(&s->lock);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: the token did not answer within %d s",
+                       s->t.name, XB_P11_CALL_TIMEOUT_S);
+    }
+    err = s->call_err;
+    if (err != XB_OK && d != NULL)
+        *d = s->call_d;
+    if (err == XB_OK && out != NULL) {
+        if (s->call_out_len > *out_len)
+            err = xb_fail(d, XB_ERR_INTERNAL, "signature buffer too small");
+        else
+            memcpy(out, s->call_out, s->call_out_len), *out_len = s->call_out_len;
+    }
+    s->state = XB_P11_IDLE;
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
 static xb_err xb_p11_sign(xb_signer *base, const EVP_MD *md, const uint8_t *dgst, size_t dgst_len,
                           uint8_t *sig, size_t *sig_len, xb_diag *d)
 {
@@ -676,32 +845,7 @@ static xb_err xb_p11_sign(xb_signer *base, const EVP_MD *md, const uint8_t *dgst
     }
     uint8_t raw[1024];
     CK_ULONG raw_len = sizeof raw;
-    pthread_mutex_lock(&s->lock);
-    xb_err err = XB_OK;
-    CK_RV rv = CKR_SESSION_HANDLE_INVALID;
-    xb_p11_forked(s);
-    if (!s->c.open)
-        err = xb_p11_reattach(s, 1, d);
-    if (err == XB_OK)
-        rv = xb_p11_sign_raw(s, in, in_len, raw, &raw_len);
-    if (err == XB_OK && xb_p11_lost(rv)) {
-        /* Once, on the spot: a session dropped by an HSM's restart reopens right away. */
-        err = xb_p11_reattach(s, 0, d);
-        raw_len = sizeof raw;
-        if (err == XB_OK)
-            rv = xb_p11_sign_raw(s, in, in_len, raw, &raw_len);
-    }
-    if (err == XB_OK && rv != CKR_OK) {
-        if (xb_p11_lost(rv)) {
-            xb_p11_close(&s->c);
-            err = xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: the token cannot sign now (%s, 0x%lx)",
-                          s->t.name, p11_kit_strerror(rv), (unsigned long)rv);
-        } else {
-            err = xb_fail(d, XB_ERR_CRYPTO, "%s: signing failed (%s, 0x%lx)", s->t.name,
-                          p11_kit_strerror(rv), (unsigned long)rv);
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
+    xb_err err = xb_p11_call(s, XB_P11_OP_SIGN, in, in_len, raw, &raw_len, d);
     if (err != XB_OK)
         return err;
     if (s->kt == CKK_RSA) {
@@ -739,44 +883,20 @@ static xb_err xb_p11_after_fork(xb_signer *base, xb_diag *d)
 {
     xb_p11_signer *s = (xb_p11_signer *)base;
     (void)d;
-    pthread_mutex_lock(&s->lock);
-    /* The parent's session handle means nothing here; closing it could close the parent's. */
-    s->c.open = 0;
-    s->failed_at = 0;
-    s->pid = getpid();
-    xb_diag d1 = {{0}};
-    if (xb_p11_module_reinit(s->c.m, 0) == CKR_OK)
-        xb_p11_reattach(s, 0, &d1);
-    /* A token away while a worker starts is not the worker's failure: it answers 503 and its
+    /* The parent's session handle means nothing here (closing it could close the parent's):
+     * the thread initializes the module for this process and opens a session of its own.
+     * A token away while a worker starts is not the worker's failure: it answers 503 and its
      * /healthz fails until the token is back (sign and check retry), as for a loss later on.
-     * A C_Initialize that failed is retried the same way (the module still names the parent
-     * as its initializer). */
-    pthread_mutex_unlock(&s->lock);
+     * A C_Initialize that failed is retried the same way. */
+    xb_diag d1 = {{0}};
+    xb_p11_call(s, XB_P11_OP_ATTACH, NULL, 0, NULL, NULL, &d1);
     return XB_OK;
 }
 
 static xb_err xb_p11_check(xb_signer *base, xb_diag *d)
 {
     xb_p11_signer *s = (xb_p11_signer *)base;
-    pthread_mutex_lock(&s->lock);
-    xb_err err = XB_OK;
-    xb_p11_forked(s);
-    if (s->c.open) {
-        /* Cheap probes: the session, and the key handle (some modules, SoftHSM2 among them,
-         * keep a session alive while its token is deleted under it). */
-        CK_SESSION_INFO si;
-        CK_KEY_TYPE kt;
-        CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof kt};
-        CK_RV rv = s->c.m->f->C_GetSessionInfo(s->c.sess, &si);
-        if (rv == CKR_OK)
-            rv = s->c.m->f->C_GetAttributeValue(s->c.sess, s->key, &a, 1);
-        if (rv != CKR_OK)
-            xb_p11_close(&s->c);
-    }
-    if (!s->c.open)
-        err = xb_p11_reattach(s, 1, d);
-    pthread_mutex_unlock(&s->lock);
-    return err;
+    return xb_p11_call(s, XB_P11_OP_CHECK, NULL, 0, NULL, NULL, d);
 }
 
 static void xb_p11_free(xb_signer *base)
@@ -784,6 +904,20 @@ static void xb_p11_free(xb_signer *base)
     xb_p11_signer *s = (xb_p11_signer *)base;
     if (s == NULL)
         return;
+    if (s->thread_pid != 0 && s->thread_pid == getpid()) {
+        pthread_mutex_lock(&s->lock);
+        if (s->state == XB_P11_PENDING) {
+            /* Its thread is stuck in the module with s: leave both to the process's exit. */
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+        s->op = XB_P11_OP_STOP;
+        s->state = XB_P11_PENDING;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+        pthread_cond_destroy(&s->cond);
+    }
     if (s->c.m != NULL) {
         if (s->pid == getpid())
             xb_p11_close(&s->c);

@@ -234,6 +234,53 @@ static void test_token_removed_and_back(void **state)
     s->ops->free(s);
 }
 
+/* A token that stops answering: the call is given up after its timeout (503), the next one
+ * is refused at once while the first is still stuck, and signing resumes when it answers. */
+static void test_token_hangs(void **state)
+{
+    (void)state;
+    if (module_path() == NULL || g_dir[0] == '\0')
+        skip();
+    char uri[512], hang[128];
+    snprintf(hang, sizeof hang, "%s/hang", g_dir);
+    setenv("XB_P11_SHIM_TARGET", module_path(), 1);
+    setenv("XB_P11_SHIM_HANG", hang, 1);
+    snprintf(uri, sizeof uri, "pkcs11:token=xb-ec;object=signing?module-path=%s&pin-value=1234",
+             XB_P11_SHIM);
+    xb_diag d = {{0}};
+    xb_signer *s = NULL;
+    assert_int_equal(xb_signer_pkcs11_open(uri, NULL, &s, &d), XB_OK);
+    xb_err err;
+    assert_true(sign_verifies(s, &err));
+
+    assert_int_equal(run("touch %s", hang), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_false(sign_verifies(s, &err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(err, XB_ERR_CA_UNAVAILABLE);
+    long waited = (long)(t1.tv_sec - t0.tv_sec);
+    print_message("hung token: answered after %ld s\n", waited);
+    assert_true(waited >= 4 && waited <= 7);
+    /* The stuck call holds the session: the next request is refused without waiting. */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(s->ops->check(s, &d), XB_ERR_CA_UNAVAILABLE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec <= 1);
+    assert_non_null(strstr(d.msg, "not yet answered"));
+
+    unlink(hang);
+    int ok = 0;
+    for (int i = 0; i < 50 && !ok; i++) { /* bounded: 5 s */
+        ok = sign_verifies(s, &err);
+        if (!ok)
+            usleep(100000);
+    }
+    assert_true(ok);
+    assert_int_equal(s->ops->check(s, &d), XB_OK);
+    s->ops->free(s);
+}
+
 static void test_bad_uris(void **state)
 {
     (void)state;
@@ -286,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_ec_p256),
         cmocka_unit_test(test_rsa_2048),
         cmocka_unit_test(test_token_removed_and_back),
+        cmocka_unit_test(test_token_hangs),
         cmocka_unit_test(test_bad_uris),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
