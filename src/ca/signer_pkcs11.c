@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -757,7 +758,13 @@ static xb_err xb_p11_thread_start(xb_p11_signer *s, xb_diag *d)
     }
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&s->thread, NULL, xb_p11_thread, s) != 0) {
+    /* Signals are the main thread's business (xbootd's event loop): the thread blocks all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&s->thread, NULL, xb_p11_thread, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         pthread_cond_destroy(&s->cond);
         return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot start its thread", s->t.name);
     }
