@@ -84,7 +84,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     const char *attrs[2] = {NULL, ""};
     for (int i = 0; i < 2; i++) {
-        xb_ca_config cfg = {cert, key, NULL, 365, attrs[i]};
+        xb_ca_config cfg = {.cert_path = cert,
+                            .key_path = key,
+                            .chain_path = NULL,
+                            .validity_days = 365,
+                            .subject_attributes = attrs[i]};
         if (xb_ca_load(&cfg, &fuzz_cas[i], &d) != XB_OK)
             abort();
     }

@@ -616,7 +616,11 @@ static int crl_publish(const ctl_opts *o, xb_registry *r, long period)
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", o->ca);
     snprintf(key, sizeof key, "%s/signing-ca.key", o->ca);
     snprintf(chain, sizeof chain, "%s/chain.pem", o->ca);
-    xb_ca_config cfg = {cert, key, chain, 365, ""};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = chain,
+                        .validity_days = 365,
+                        .subject_attributes = ""};
     xb_ca *ca = NULL;
     xb_diag d = {{0}};
     xb_err err = xb_ca_load(&cfg, &ca, &d);

@@ -17,16 +17,24 @@
 typedef struct xb_ca xb_ca;
 
 typedef struct xb_ca_config {
-    const char *cert_path;  /* PEM: the signing (intermediate) CA certificate */
-    const char *key_path;   /* PEM: its private key */
+    const char *cert_path;  /* PEM: the signing (intermediate) CA certificate; a path or an
+                               https:// URL */
+    const char *key_path;   /* its private key: a PEM path, "env:VARNAME", an https:// URL or a
+                               "pkcs11:" URI (signer.h, docs/ca-keys.md) */
     const char *chain_path; /* PEM: certificates returned after the device certificate; may be
-                               NULL (then the chain is the signing CA alone) */
+                               NULL (then the chain is the signing CA alone); path or https:// */
     int validity_days;      /* device certificate lifetime, 1..3650 */
     const char *subject_attributes; /* CSR subject attributes copied besides CN, e.g.
                                        "C,ST,L,O,OU"; "" copies none */
+    /* Last, so that the positional initializers (tests, tools) leave them NULL: */
+    const char *key_passphrase_file; /* passphrase of an encrypted PEM key; NULL: none (the
+                                        environment variable XBOOT_CA_KEY_PASSPHRASE then) */
+    const char *https_ca_file;       /* trust anchor for https:// sources; NULL: system store */
 } xb_ca_config;
 
-/* Load the CA once (key checked against the certificate, extensions prepared). */
+/* Load the CA once: certificate, key (through a signer, signer.h) and chain; the key checked
+ * against the certificate, the certificate against a CA's profile (CA:TRUE, keyCertSign,
+ * already valid), extensions prepared. XB_ERR_CONFIG with a clear message otherwise. */
 xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d);
 void xb_ca_free(xb_ca *ca);
 
@@ -44,6 +52,14 @@ xb_err xb_ca_check_crl_url(const char *url, const char *key, xb_diag *d);
  * unchanged. Call it as xb_ca_issue is called, never while another thread uses ca. Set apart
  * from xb_ca_config so that its many positional initializers keep compiling unchanged. */
 xb_err xb_ca_set_crl_url(xb_ca *ca, const char *url, xb_diag *d);
+
+/* In a forked worker before its first signature: the key's holder may need new sessions
+ * (PKCS#11). */
+xb_err xb_ca_after_fork(xb_ca *ca, xb_diag *d);
+
+/* Can the CA's key sign now (for /healthz)? Cheap: no signature is made. XB_ERR_CA_UNAVAILABLE
+ * when not. */
+xb_err xb_ca_check_key(xb_ca *ca, xb_diag *d);
 
 /* XB_OK while the CA can issue at time now (its certificate is within validity). */
 xb_err xb_ca_check_usable(const xb_ca *ca, time_t now, xb_diag *d);

@@ -118,6 +118,8 @@ int xb_ca_crosscheck(xb_ca *ca, const uint8_t *der, size_t len, const char *reg_
                      const uint8_t serial[XB_CA_SERIAL_LEN], xb_crosscheck *res)
 {
     memset(res, 0, sizeof *res);
+    if (ca->key == NULL) /* a token's key: the reference issuer cannot sign */
+        return xb_cc_fail(res, "no reference path: the CA key is not an OpenSSL key");
     xb_csr *csr = NULL;
     xb_csr_ref *ref = NULL;
     xb_diag d1 = {""}, d2 = {""};

@@ -1,6 +1,6 @@
 /* Preparing a loaded CA for the fast issuer (issue.c): every part of a device certificate that
- * does not depend on the request, as DER octets, and the digest and signature contexts, built
- * once at load instead of once per certificate. */
+ * does not depend on the request, as DER octets, and the digest context, built once at load
+ * instead of once per certificate. Nothing here needs the private key: the signer has it. */
 #include "ca_internal.h"
 
 #include <string.h>
@@ -21,7 +21,6 @@ void xb_ca_fast_free(xb_ca_fast *f)
     EVP_MD_free(f->sha1);
     EVP_MD_free(f->sha256);
     EVP_MD_CTX_free(f->md_ctx);
-    EVP_PKEY_CTX_free(f->sign_ctx);
     memset(f, 0, sizeof *f);
 }
 
@@ -47,22 +46,24 @@ static int xb_fast_concat_exts(X509_EXTENSION *const *exts, size_t n, uint8_t **
     return 1;
 }
 
-/* The signature AlgorithmIdentifier exactly as X509_sign writes it for this key and digest
- * (parameters NULL for RSA, absent for ECDSA, PSS parameters for RSA-PSS keys...): learnt by
- * signing one empty certificate rather than restated here. */
+/* The signature AlgorithmIdentifier exactly as X509_sign writes it for this key type and
+ * digest: ecdsa-with-SHA256/384 with parameters absent (RFC 5758 3.2), sha256WithRSAEncryption
+ * with NULL parameters (RFC 4055 5). Built from the public key, so that a key the signer holds
+ * elsewhere (a token) needs no trial signature. */
 static int xb_fast_sig_alg(xb_ca *ca)
 {
-    X509 *x = X509_new();
-    const X509_ALGOR *alg = NULL;
+    const EVP_PKEY *pub = ca->signer->pub;
+    int pkey_nid = EVP_PKEY_get_base_id(pub), sig_nid = NID_undef;
+    if ((pkey_nid != EVP_PKEY_EC && pkey_nid != EVP_PKEY_RSA) ||
+        !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(ca->md), pkey_nid))
+        return 0;
+    X509_ALGOR *alg = X509_ALGOR_new();
     unsigned char *der = NULL;
     int len = -1;
-    if (x != NULL && X509_set_version(x, X509_VERSION_3) &&
-        X509_gmtime_adj(X509_getm_notBefore(x), 0) && X509_gmtime_adj(X509_getm_notAfter(x), 0) &&
-        X509_set_pubkey(x, ca->key) && X509_sign(x, ca->key, ca->md) > 0) {
-        X509_get0_signature(NULL, &alg, x);
+    if (alg != NULL && X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid),
+                                       pkey_nid == EVP_PKEY_RSA ? V_ASN1_NULL : V_ASN1_UNDEF, NULL))
         len = i2d_X509_ALGOR(alg, &der);
-    }
-    X509_free(x);
+    X509_ALGOR_free(alg);
     if (len <= 0)
         return 0;
     ca->fast.sig_alg = der;
@@ -89,24 +90,6 @@ static int xb_fast_copy_attrs(xb_ca *ca)
     return 1;
 }
 
-/* EC and RSA keys sign a digest computed here, on an EVP_PKEY_sign context set up once; other
- * keys (Ed25519, RSA-PSS-restricted) go through EVP_DigestSign per certificate. */
-static int xb_fast_sign_ctx(xb_ca *ca)
-{
-    xb_ca_fast *f = &ca->fast;
-    int id = EVP_PKEY_get_base_id(ca->key);
-    if (ca->md != NULL) {
-        f->md = EVP_MD_fetch(NULL, EVP_MD_get0_name(ca->md), NULL);
-        if (f->md == NULL)
-            return 0;
-    }
-    if (f->md == NULL || (id != EVP_PKEY_EC && id != EVP_PKEY_RSA))
-        return 1;
-    f->sign_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ca->key, NULL);
-    return f->sign_ctx != NULL && EVP_PKEY_sign_init(f->sign_ctx) == 1 &&
-           EVP_PKEY_CTX_set_signature_md(f->sign_ctx, f->md) == 1;
-}
-
 xb_err xb_ca_fast_prepare(xb_ca *ca, xb_diag *d)
 {
     xb_ca_fast *f = &ca->fast;
@@ -129,9 +112,10 @@ xb_err xb_ca_fast_prepare(xb_ca *ca, xb_diag *d)
     f->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
     f->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     f->md_ctx = EVP_MD_CTX_new();
-    if (f->sha1 == NULL || f->sha256 == NULL || f->md_ctx == NULL || !xb_fast_sign_ctx(ca))
+    f->md = EVP_MD_fetch(NULL, EVP_MD_get0_name(ca->md), NULL);
+    if (f->sha1 == NULL || f->sha256 == NULL || f->md_ctx == NULL || f->md == NULL)
         return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot prepare the signing context");
-    int size = EVP_PKEY_get_size(ca->key);
+    int size = EVP_PKEY_get_size(ca->signer->pub);
     if (size <= 0)
         return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot size the CA signature");
     f->sig_max = (size_t)size;

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "signer.h"
 
 /* Far above any real CSR (an RSA-4096 request is about 1.2 KB) and below the 64 KiB body. */
 #define XB_CSR_MAX_DER (32 * 1024)
@@ -79,17 +80,18 @@ typedef struct xb_ca_fast {
     uint8_t *ext_cdp; /* cRLDistributionPoints after ext_tail; NULL without crl_url (ca_cdp.c) */
     size_t ext_cdp_len;
     xb_ca_copy_attr copy[XB_CA_MAX_COPY_ATTRS];
-    EVP_MD *md; /* the signature digest, fetched once; NULL for keys that sign without one */
+    EVP_MD *md; /* the signature digest, fetched once */
     EVP_MD *sha1, *sha256;
-    EVP_MD_CTX *md_ctx;     /* reused for every digest */
-    EVP_PKEY_CTX *sign_ctx; /* EVP_PKEY_sign_init'ed once (EC, RSA); NULL: EVP_DigestSign */
-    size_t sig_max;
+    EVP_MD_CTX *md_ctx; /* reused for every digest */
+    size_t sig_max;     /* the longest signature the key makes */
 } xb_ca_fast;
 
 struct xb_ca {
     X509 *cert;
-    EVP_PKEY *key;
-    const EVP_MD *md; /* SHA-256, or SHA-384 for a P-384 CA */
+    xb_signer *signer; /* signs every certificate and CRL; knows where the key lives */
+    EVP_PKEY *key;     /* the private key as an OpenSSL object for the reference issuer and
+                          tests (a reference of signer->pkey); NULL for a token's key */
+    const EVP_MD *md;  /* SHA-256, or SHA-384 for a P-384 CA */
     time_t not_after;
     int validity_days;
     int copy_nids[XB_CA_MAX_COPY_ATTRS];
@@ -117,7 +119,8 @@ xb_err xb_ca_serial_to_asn1(const uint8_t serial[XB_CA_SERIAL_LEN], ASN1_INTEGER
 /* A fresh positive serial of 128 random bits. */
 xb_err xb_ca_random_serial(ASN1_INTEGER *serial, xb_diag *d);
 
-/* The digest to sign with using key: SHA-384 for P-384 keys, SHA-256 otherwise (ca_load.c). */
+/* The digest to sign with using key (public or private): SHA-384 for P-384 keys, SHA-256
+ * otherwise (ca_load.c). */
 const EVP_MD *xb_ca_digest_for_key(const EVP_PKEY *key);
 
 /* For ca_init.c and the reference issuer (ca_ski.c): add a subjectKeyIdentifier (RFC 5280 4.2.1.2
@@ -160,8 +163,12 @@ size_t xb_issue_time(time_t t, uint8_t out[24]);
  * in it the TBS goes (buf + room). xb_ca_sign_wrap then signs that TBS with the CA's key and
  * builds the object at the start of buf (*der_len octets). 0 if signing failed. */
 size_t xb_ca_signed_room(const xb_ca *ca, size_t tbs_len, size_t *room);
-int xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len);
-/* The CA's signature over tbs into sig (room for fast.sig_max octets): 1 on success. */
-int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len);
+xb_err xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len,
+                       xb_diag *d);
+/* The CA's signature over tbs into sig (room for fast.sig_max octets): the digest computed
+ * here, signed by the CA's signer. XB_ERR_CA_UNAVAILABLE when the key's holder cannot sign
+ * now (answered 503), XB_ERR_CRYPTO for other failures. */
+xb_err xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len,
+                     xb_diag *d);
 
 #endif

@@ -10,15 +10,8 @@
 #include <openssl/pem.h>
 
 #include "ca_internal.h"
+#include "key_source.h"
 #include "xb_util.h"
-
-/* Never prompt on a terminal for a passphrase: an encrypted key fails to load with a clear
- * message (passphrase sources are a configuration matter, not a prompt in a daemon). */
-static int xb_no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf, (void)size, (void)rwflag, (void)u;
-    return -1;
-}
 
 const EVP_MD *xb_ca_digest_for_key(const EVP_PKEY *key)
 {
@@ -41,6 +34,7 @@ void xb_ca_free(xb_ca *ca)
         return;
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
+    xb_signer_free(ca->signer);
     X509_EXTENSION_free(ca->ext_basic_constraints);
     X509_EXTENSION_free(ca->ext_key_usage_ec);
     X509_EXTENSION_free(ca->ext_key_usage_rsa);
@@ -116,32 +110,48 @@ static xb_err xb_ca_build_aki(xb_ca *ca, xb_diag *d)
     return XB_OK;
 }
 
-static xb_err xb_ca_load_chain(xb_ca *ca, const char *path, xb_diag *d)
+/* The PEM certificates of a source (a path or an https:// URL) pushed onto certs. */
+static xb_err xb_ca_read_certs(const char *spec, const char *what, const char *https_ca_file,
+                               STACK_OF(X509) * certs, xb_diag *d)
+{
+    uint8_t *pem = NULL;
+    size_t len = 0;
+    xb_err err = xb_source_read(spec, what, https_ca_file, &pem, &len, d);
+    if (err != XB_OK)
+        return err;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
+    while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(certs, x)) {
+            X509_free(x);
+            break;
+        }
+    }
+    ERR_clear_error(); /* the loop ends on "no start line" */
+    BIO_free(bio);
+    free(pem);
+    return XB_OK;
+}
+
+static xb_err xb_ca_load_chain(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
 {
     STACK_OF(X509) *certs = sk_X509_new_null();
     if (certs == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory");
     xb_err err = XB_OK;
+    const char *path = cfg->chain_path;
     if (path != NULL && path[0] != '\0') {
-        BIO *bio = BIO_new_file(path, "r");
-        if (bio == NULL) {
-            sk_X509_free(certs);
-            return xb_fail_ssl(d, XB_ERR_CONFIG, path);
-        }
-        X509 *x;
-        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-            if (!sk_X509_push(certs, x)) {
-                X509_free(x);
-                break;
-            }
-        }
-        ERR_clear_error(); /* the loop ends on "no start line" */
-        BIO_free(bio);
-        if (sk_X509_num(certs) == 0)
-            err = xb_fail(d, XB_ERR_CONFIG, "chain file %s holds no PEM certificate", path);
+        char shown[XB_SOURCE_SHOWN_MAX];
+        err = xb_source_shown(path, shown, sizeof shown, d);
+        if (err == XB_OK)
+            err = xb_ca_read_certs(path, "chain", cfg->https_ca_file, certs, d);
+        if (err != XB_OK)
+            ;
+        else if (sk_X509_num(certs) == 0)
+            err = xb_fail(d, XB_ERR_CONFIG, "chain %s holds no PEM certificate", shown);
         else if (X509_cmp(sk_X509_value(certs, 0), ca->cert) != 0)
-            err = xb_fail(d, XB_ERR_CONFIG,
-                          "chain file %s must start with the signing CA certificate", path);
+            err = xb_fail(d, XB_ERR_CONFIG, "chain %s must start with the signing CA certificate",
+                          shown);
     } else if (X509_up_ref(ca->cert) && !sk_X509_push(certs, ca->cert)) {
         X509_free(ca->cert);
     }
@@ -169,39 +179,68 @@ static xb_err xb_ca_load_chain(xb_ca *ca, const char *path, xb_diag *d)
     return err;
 }
 
+static xb_err xb_ca_load_cert(xb_ca *ca, const xb_ca_config *cfg, const char *shown, xb_diag *d)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (certs == NULL)
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    xb_err err = xb_ca_read_certs(cfg->cert_path, "CA certificate", cfg->https_ca_file, certs, d);
+    if (err == XB_OK && sk_X509_num(certs) == 0)
+        err = xb_fail(d, XB_ERR_CONFIG, "CA certificate %s holds no PEM certificate", shown);
+    if (err == XB_OK)
+        ca->cert = sk_X509_shift(certs);
+    sk_X509_pop_free(certs, X509_free);
+    return err;
+}
+
+/* The certificate, the key, and the checks that they make a CA that can sign now. */
 static xb_err xb_ca_load_files(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
 {
-    BIO *bio = BIO_new_file(cfg->cert_path, "r");
-    if (bio == NULL)
-        return xb_fail(d, XB_ERR_CONFIG, "cannot open CA certificate %s", cfg->cert_path);
-    ca->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (ca->cert == NULL)
-        return xb_fail_ssl(d, XB_ERR_CONFIG, "CA certificate is not a PEM certificate");
-
-    bio = BIO_new_file(cfg->key_path, "r");
-    if (bio == NULL)
-        return xb_fail(d, XB_ERR_CONFIG, "cannot open CA key %s", cfg->key_path);
-    ca->key = PEM_read_bio_PrivateKey(bio, NULL, xb_no_passphrase, NULL);
-    BIO_free(bio);
-    if (ca->key == NULL) {
-        ERR_clear_error(); /* the OpenSSL text could quote nothing secret, but says little */
-        return xb_fail(d, XB_ERR_CONFIG, "CA key %s is not an unencrypted PEM private key",
-                       cfg->key_path);
-    }
-    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+    char shown[XB_SOURCE_SHOWN_MAX], key_shown[XB_SOURCE_SHOWN_MAX];
+    xb_err err = xb_source_shown(cfg->cert_path, shown, sizeof shown, d);
+    if (err == XB_OK)
+        err = xb_ca_load_cert(ca, cfg, shown, d);
+    if (err != XB_OK)
+        return err;
+    /* The key as messages name it: a pkcs11: URI may hold a pin-value, a URL a token. */
+    xb_diag ignored = {""};
+    if (strncmp(cfg->key_path, "pkcs11:", 7) == 0)
+        snprintf(key_shown, sizeof key_shown, "(the PKCS#11 key)");
+    else if (xb_source_shown(cfg->key_path, key_shown, sizeof key_shown, &ignored) != XB_OK)
+        snprintf(key_shown, sizeof key_shown, "(the URL)");
+    xb_key_options ko = {
+        .passphrase_file = cfg->key_passphrase_file, /* else XBOOT_CA_KEY_PASSPHRASE */
+        .https_ca_file = cfg->https_ca_file,
+    };
+    err = xb_signer_open(cfg->key_path, &ko, &ca->signer, d);
+    if (err != XB_OK)
+        return err;
+    if (ca->signer->pkey != NULL && EVP_PKEY_up_ref(ca->signer->pkey))
+        ca->key = ca->signer->pkey;
+    if (EVP_PKEY_eq(ca->signer->pub, X509_get0_pubkey(ca->cert)) != 1) {
         ERR_clear_error();
         return xb_fail(d, XB_ERR_CONFIG, "CA key %s does not match the CA certificate %s",
-                       cfg->key_path, cfg->cert_path);
+                       key_shown, shown);
     }
     if (X509_check_ca(ca->cert) == 0)
-        return xb_fail(d, XB_ERR_CONFIG, "%s is not a CA certificate (basicConstraints CA:TRUE)",
-                       cfg->cert_path);
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "the certificate %s is not a CA certificate (it lacks basicConstraints "
+                       "CA:TRUE)",
+                       shown);
     if ((X509_get_extension_flags(ca->cert) & EXFLAG_KUSAGE) &&
         !(X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN))
-        return xb_fail(d, XB_ERR_CONFIG, "%s lacks keyUsage keyCertSign", cfg->cert_path);
-    if (xb_asn1_time_to_time_t(X509_get0_notAfter(ca->cert), &ca->not_after) != 0)
-        return xb_fail(d, XB_ERR_CONFIG, "cannot read the CA certificate's notAfter");
+        return xb_fail(d, XB_ERR_CONFIG, "CA certificate %s lacks keyUsage keyCertSign", shown);
+    time_t not_before = 0, now = time(NULL);
+    if (xb_asn1_time_to_time_t(X509_get0_notAfter(ca->cert), &ca->not_after) != 0 ||
+        xb_asn1_time_to_time_t(X509_get0_notBefore(ca->cert), &not_before) != 0)
+        return xb_fail(d, XB_ERR_CONFIG, "cannot read the validity of CA certificate %s", shown);
+    if (not_before > now) {
+        char when[32];
+        xb_time_rfc3339(not_before, when, sizeof when);
+        return xb_fail(d, XB_ERR_CONFIG,
+                       "CA certificate %s is not valid before %s (is this host's clock right?)",
+                       shown, when);
+    }
     return XB_OK;
 }
 
@@ -221,7 +260,7 @@ xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d)
     if (err == XB_OK)
         err = xb_ca_load_files(ca, cfg, d);
     if (err == XB_OK) {
-        ca->md = xb_ca_digest_for_key(ca->key);
+        ca->md = xb_ca_digest_for_key(ca->signer->pub);
         ca->ext_basic_constraints = xb_ca_conf_ext(NID_basic_constraints, "critical,CA:FALSE");
         ca->ext_key_usage_ec = xb_ca_conf_ext(NID_key_usage, "critical,digitalSignature");
         ca->ext_key_usage_rsa =
@@ -236,7 +275,7 @@ xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d)
     if (err == XB_OK)
         err = xb_ca_fast_prepare(ca, d);
     if (err == XB_OK)
-        err = xb_ca_load_chain(ca, cfg->chain_path, d);
+        err = xb_ca_load_chain(ca, cfg, d);
     if (err != XB_OK) {
         xb_ca_free(ca);
         return err;
@@ -247,13 +286,29 @@ xb_err xb_ca_load(const xb_ca_config *cfg, xb_ca **out, xb_diag *d)
 
 xb_err xb_ca_check_usable(const xb_ca *ca, time_t now, xb_diag *d)
 {
-    if (ca == NULL || ca->key == NULL)
+    if (ca == NULL || ca->signer == NULL)
         return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "no CA key loaded");
     if (X509_cmp_time(X509_get0_notBefore(ca->cert), &now) > 0)
         return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "the signing CA certificate is not yet valid");
-    if (ca->not_after <= now)
-        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "the signing CA certificate has expired");
+    if (ca->not_after <= now) {
+        char when[32];
+        xb_time_rfc3339(ca->not_after, when, sizeof when);
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "the signing CA certificate has expired (%s)",
+                       when);
+    }
     return XB_OK;
+}
+
+xb_err xb_ca_after_fork(xb_ca *ca, xb_diag *d)
+{
+    return ca == NULL ? XB_OK : xb_signer_after_fork(ca->signer, d);
+}
+
+xb_err xb_ca_check_key(xb_ca *ca, xb_diag *d)
+{
+    if (ca == NULL)
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "no CA key loaded");
+    return xb_signer_check(ca->signer, d);
 }
 
 size_t xb_ca_chain_count(const xb_ca *ca)
@@ -278,11 +333,11 @@ const char *xb_ca_key_type(const xb_ca *ca)
 {
     char group[64] = "";
     size_t len = 0;
-    if (EVP_PKEY_is_a(ca->key, "EC") &&
-        EVP_PKEY_get_utf8_string_param(ca->key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
-                                       &len))
+    const EVP_PKEY *pub = ca->signer->pub;
+    if (EVP_PKEY_is_a(pub, "EC") &&
+        EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len))
         return strcmp(group, "secp384r1") == 0    ? "ec-p384"
                : strcmp(group, "prime256v1") == 0 ? "ec-p256"
                                                   : "other";
-    return EVP_PKEY_is_a(ca->key, "RSA") ? "rsa" : "other";
+    return EVP_PKEY_is_a(pub, "RSA") ? "rsa" : "other";
 }

@@ -56,7 +56,8 @@ typedef struct xb_crosscheck {
  * signatureAlgorithm octets (the whole certificate for RSA PKCS#1 v1.5 CAs, whose signatures
  * are deterministic), both signatures valid under the CA key, the same record fields. reg_id:
  * NULL takes the request's CN (as decoded by the reference), falling back to "fuzz-device".
- * Returns 1 when they agree. */
+ * Returns 1 when they agree; 0 (a mismatch saying so) for a CA whose key is not an OpenSSL key
+ * (a token's), which the reference cannot sign with. */
 int xb_ca_crosscheck(xb_ca *ca, const uint8_t *der, size_t len, const char *reg_id, time_t now,
                      const uint8_t serial[XB_CA_SERIAL_LEN], xb_crosscheck *res);
 

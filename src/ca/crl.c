@@ -190,9 +190,10 @@ static xb_err xb_crl_sign(xb_ca *ca, const xb_crl_parts *t, uint8_t **der, size_
     if (buf == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory building the CRL");
     xb_crl_tbs(ca, t, buf + room);
-    if (!xb_ca_sign_wrap(ca, buf, room, tbs_len, der_len)) {
+    xb_err err = xb_ca_sign_wrap(ca, buf, room, tbs_len, der_len, d);
+    if (err != XB_OK) {
         free(buf);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "signing the CRL failed");
+        return err;
     }
     *der = buf;
     return XB_OK;

@@ -52,24 +52,17 @@ static int xb_issue_digest(xb_ca_fast *f, const EVP_MD *md, const uint8_t *in, s
            EVP_DigestFinal_ex(f->md_ctx, out, out_len) == 1;
 }
 
-/* The CA's signature over tbs (the digest computed here for EC and RSA keys). */
-int xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len)
+/* The CA's signature over tbs: the digest is computed here, the signer signs it. */
+xb_err xb_issue_sign(xb_ca *ca, const uint8_t *tbs, size_t tbs_len, uint8_t *sig, size_t *sig_len,
+                     xb_diag *d)
 {
     xb_ca_fast *f = &ca->fast;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (!xb_issue_digest(f, f->md, tbs, tbs_len, md, &md_len))
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot digest what is to be signed");
     *sig_len = f->sig_max;
-    if (f->sign_ctx != NULL) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        return xb_issue_digest(f, f->md, tbs, tbs_len, md, &md_len) &&
-               EVP_PKEY_sign(f->sign_ctx, sig, sig_len, md, md_len) == 1;
-    }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL &&
-             EVP_DigestSignInit_ex(ctx, NULL, f->md ? EVP_MD_get0_name(f->md) : NULL, NULL, NULL,
-                                   ca->key, NULL) == 1 &&
-             EVP_DigestSign(ctx, sig, sig_len, tbs, tbs_len) == 1;
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    return xb_signer_sign(ca->signer, f->md, md, md_len, sig, sig_len, d);
 }
 
 /* What goes into the TBSCertificate besides the prepared pieces. */
@@ -141,15 +134,17 @@ size_t xb_ca_signed_room(const xb_ca *ca, size_t tbs_len, size_t *room)
     return *room + tbs_len + f->sig_alg_len + sig_field_max;
 }
 
-int xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len)
+xb_err xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t *der_len,
+                       xb_diag *d)
 {
     const xb_ca_fast *f = &ca->fast;
     uint8_t *tbs = buf + room;
     uint8_t *p = xb_put(tbs + tbs_len, f->sig_alg, f->sig_alg_len);
     size_t sig_len = 0;
     uint8_t *sig = p + xb_der_header_len(1 + f->sig_max) + 1;
-    if (!xb_issue_sign(ca, tbs, tbs_len, sig, &sig_len))
-        return 0;
+    xb_err err = xb_issue_sign(ca, tbs, tbs_len, sig, &sig_len, d);
+    if (err != XB_OK)
+        return err;
     uint8_t *sig_at = xb_der_put_header(p, XB_DER_BIT_STRING, 1 + sig_len);
     *sig_at++ = 0; /* no unused bits */
     memmove(sig_at, sig, sig_len);
@@ -158,7 +153,7 @@ int xb_ca_sign_wrap(xb_ca *ca, uint8_t *buf, size_t room, size_t tbs_len, size_t
     xb_der_put_header(buf + start, XB_DER_SEQUENCE, content);
     memmove(buf, buf + start, xb_tlv_len(content));
     *der_len = xb_tlv_len(content);
-    return 1;
+    return XB_OK;
 }
 
 /* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature BIT STRING }, in a buffer of
@@ -171,9 +166,10 @@ static xb_err xb_issue_certificate(xb_ca *ca, const xb_csr *csr, const xb_tbs_pa
     if (buf == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory");
     xb_tbs_write(ca, csr, t, buf + room);
-    if (!xb_ca_sign_wrap(ca, buf, room, tbs_len, &out->der_len)) {
+    xb_err err = xb_ca_sign_wrap(ca, buf, room, tbs_len, &out->der_len, d);
+    if (err != XB_OK) {
         OPENSSL_free(buf);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "signing failed");
+        return err; /* XB_ERR_CA_UNAVAILABLE stays itself: the answer is 503 */
     }
     out->der = buf;
     return XB_OK;

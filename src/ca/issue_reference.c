@@ -135,6 +135,9 @@ xb_err xb_ca_issue_reference(xb_ca *ca, const xb_csr_ref *csr, const char *reg_i
                              const uint8_t *serial, xb_issued *out, xb_diag *d)
 {
     memset(out, 0, sizeof *out);
+    if (ca->key == NULL) /* X509_sign needs the key as an OpenSSL object, not a token's */
+        return xb_fail(d, XB_ERR_CA_UNAVAILABLE,
+                       "the reference issuer needs the CA key as an OpenSSL key");
     X509 *x = X509_new();
     X509_NAME *subject = NULL;
     xb_err err = XB_OK;

@@ -43,7 +43,8 @@ struct xb_signer {
 /* How to reach a key: [ca] key_passphrase_file, pkcs11_module, the https trust anchor. */
 typedef struct xb_key_options {
     const char *passphrase_file; /* the passphrase of an encrypted PEM; NULL: none */
-    const char *passphrase_env;  /* or the name of an environment variable holding it */
+    const char *passphrase_env;  /* or the name of an environment variable holding it; NULL:
+                                    XBOOT_CA_KEY_PASSPHRASE */
     const char *pkcs11_module;   /* the module for pkcs:11 URIs without module-path */
     const char *https_ca_file;   /* trust anchor for https:// sources; NULL: system store */
 } xb_key_options;

@@ -37,6 +37,9 @@ static const struct xb_config_key {
     {"ca", "cert", XB_KEY_PATH, offsetof(xb_config, ca_cert), "", 0, 0},
     {"ca", "key", XB_KEY_PATH, offsetof(xb_config, ca_key), "", 0, 0},
     {"ca", "chain", XB_KEY_PATH, offsetof(xb_config, ca_chain), "", 0, 0},
+    {"ca", "key_passphrase_file", XB_KEY_PATH, offsetof(xb_config, ca_key_passphrase_file), "", 0,
+     0},
+    {"ca", "https_ca_file", XB_KEY_PATH, offsetof(xb_config, ca_https_ca_file), "", 0, 0},
     {"ca", "validity_days", XB_KEY_INT, offsetof(xb_config, validity_days), "365", 1, 3650},
     {"crl", "next_update_hours", XB_KEY_INT, offsetof(xb_config, crl_next_update_hours), "24", 1,
      7 * 24},
@@ -173,7 +176,8 @@ static char *xb_config_resolve_path(const char *dir, const char *v)
         free(p);
         return url;
     }
-    if (strstr(v, "://") != NULL)
+    /* URLs, and the key sources that are not files ([ca] key = env:VARNAME, pkcs11:...). */
+    if (strstr(v, "://") != NULL || strncmp(v, "env:", 4) == 0 || strncmp(v, "pkcs11:", 7) == 0)
         return strdup(v);
     return xb_path_resolve(dir, v);
 }

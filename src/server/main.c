@@ -82,6 +82,8 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         .chain_path = dm->cfg->ca_chain[0] ? dm->cfg->ca_chain : NULL,
         .validity_days = dm->cfg->validity_days,
         .subject_attributes = dm->cfg->subject_attributes,
+        .key_passphrase_file = dm->cfg->ca_key_passphrase_file,
+        .https_ca_file = dm->cfg->ca_https_ca_file,
     };
     err = xb_ca_load(&cc, &dm->srv.ca, d);
     if (err == XB_OK)
@@ -90,8 +92,9 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         err = xb_ca_check_usable(dm->srv.ca, time(NULL), d);
     if (err != XB_OK)
         return err;
-    struct stat st;
-    if (stat(dm->cfg->ca_key, &st) == 0 && (st.st_mode & 077) != 0)
+    struct stat st; /* a key file's mode (env:, https:// and pkcs11: keys have none) */
+    if (strstr(dm->cfg->ca_key, ":") == NULL && stat(dm->cfg->ca_key, &st) == 0 &&
+        (st.st_mode & 077) != 0)
         xb_warn("CA key %s is readable by group or others (mode %03o); chmod 600 it",
                 dm->cfg->ca_key, (unsigned)(st.st_mode & 0777));
     xb_registry *reg = NULL;

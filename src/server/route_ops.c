@@ -9,6 +9,8 @@ void xb_route_healthz(xb_exchange *ex)
     xb_diag d = {""};
     xb_err err = xb_ca_check_usable(ex->srv->ca, time(NULL), &d);
     if (err == XB_OK)
+        err = xb_ca_check_key(ex->srv->ca, &d);
+    if (err == XB_OK)
         err = xb_registry_ping(ex->srv->reg, &d);
     if (err != XB_OK) {
         xb_http_reply_error(ex, err, xb_diag_message(&d, err));
@@ -22,7 +24,8 @@ void xb_route_metrics(xb_exchange *ex)
 {
     xb_diag d = {""};
     xb_metrics_health health = {
-        .ca_ok = xb_ca_check_usable(ex->srv->ca, time(NULL), &d) == XB_OK,
+        .ca_ok = xb_ca_check_usable(ex->srv->ca, time(NULL), &d) == XB_OK &&
+                 xb_ca_check_key(ex->srv->ca, &d) == XB_OK,
         .registry_ok = xb_registry_ping(ex->srv->reg, &d) == XB_OK,
     };
     const char *names[XB_METRICS_MAX_ROUTES];

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "xb_log.h"
+#include "xb_url.h"
 
 /* The longest curl_multi_poll: submissions and stop wake the thread at once
  * (curl_multi_wakeup), and libcurl shortens the wait itself when a transfer has a timer due;
@@ -187,56 +188,9 @@ void xb_webhook_denial_reason(const char *answer, size_t len, long status, char 
 
 /* ---- the URL ---- */
 
-/* A part of u (curl_free it), or NULL when absent. */
-static char *xb_url_part(CURLU *u, CURLUPart part)
-{
-    char *v = NULL;
-    if (curl_url_get(u, part, &v, 0) != CURLUE_OK)
-        return NULL;
-    return v;
-}
-
-/* Check url, write its loggable form to shown, and copy its query and password (either may
- * stay NULL; free them). Nothing of the URL goes into d: it may hold a secret. */
-static xb_err xb_webhook_url_parse(const char *url, char *shown, size_t cap, char **query,
-                                   char **password, xb_diag *d)
-{
-    CURLU *u = curl_url();
-    if (u == NULL)
-        return xb_fail(d, XB_ERR_NOMEM, "out of memory parsing the webhook URL");
-    xb_err err = XB_OK;
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        err = xb_fail(d, XB_ERR_CONFIG, "the webhook URL is not a valid absolute URL");
-    } else if ((scheme = xb_url_part(u, CURLUPART_SCHEME)) == NULL ||
-               strcmp(scheme, "https") != 0) {
-        err = xb_fail(d, XB_ERR_CONFIG, "the webhook URL must be https:// (got %.16s://)",
-                      scheme != NULL ? scheme : "?");
-    } else if ((host = xb_url_part(u, CURLUPART_HOST)) == NULL || host[0] == '\0') {
-        err = xb_fail(d, XB_ERR_CONFIG, "the webhook URL has no host");
-    } else {
-        port = xb_url_part(u, CURLUPART_PORT); /* NULL unless given */
-        path = xb_url_part(u, CURLUPART_PATH);
-        int n = snprintf(shown, cap, "https://%s%s%s%s", host, port != NULL ? ":" : "",
-                         port != NULL ? port : "", path != NULL ? path : "/");
-        if (n < 0 || (size_t)n >= cap)
-            err = xb_fail(d, XB_ERR_CONFIG, "the webhook URL is too long");
-    }
-    if (err == XB_OK && query != NULL)
-        *query = xb_url_part(u, CURLUPART_QUERY);
-    if (err == XB_OK && password != NULL)
-        *password = xb_url_part(u, CURLUPART_PASSWORD);
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
-    return err;
-}
-
 xb_err xb_webhook_url_shown(const char *url, char *out, size_t cap, xb_diag *d)
 {
-    return xb_webhook_url_parse(url, out, cap, NULL, NULL, d);
+    return xb_url_shown(url, "the webhook URL", out, cap, d);
 }
 
 /* ---- the thread ---- */
@@ -545,8 +499,8 @@ static xb_err xb_webhook_configure(xb_webhook *w, const xb_webhook_config *cfg, 
     if (w->timeout_ms < 1 || w->timeout_ms > XB_WEBHOOK_MAX_TIMEOUT_MS)
         return xb_fail(d, XB_ERR_CONFIG, "webhook timeout %ld ms is out of 1..%ld", cfg->timeout_ms,
                        XB_WEBHOOK_MAX_TIMEOUT_MS);
-    xb_err err =
-        xb_webhook_url_parse(cfg->url, w->shown, sizeof w->shown, &w->query, &w->password, d);
+    xb_err err = xb_url_parse_https(cfg->url, "the webhook URL", w->shown, sizeof w->shown,
+                                    &w->query, &w->password, d);
     if (err != XB_OK)
         return err;
     if (cfg->ca_file != NULL && cfg->ca_file[0] != '\0') {

@@ -88,7 +88,13 @@ int xb_worker_main(xb_daemon *dm, int index)
     dm->srv.metrics_slot = xb_metrics_slot_of(dm->srv.metrics, index);
     if (dm->srv.metrics_slot != NULL) /* a restarted worker's connections died with it */
         atomic_store(&dm->srv.metrics_slot->tls_connections, 0);
-    xb_err err = xb_registry_open(dm->cfg->registry_db, &dm->srv.reg, &d);
+    /* The key's holder may keep state a fork does not carry over (a PKCS#11 session). */
+    xb_err err = xb_ca_after_fork(dm->srv.ca, &d);
+    if (err != XB_OK) {
+        xb_error("worker: CA key: %s", xb_diag_message(&d, err));
+        goto done;
+    }
+    err = xb_registry_open(dm->cfg->registry_db, &dm->srv.reg, &d);
     if (err != XB_OK) {
         xb_error("worker: registry: %s", xb_diag_message(&d, err));
         goto done;

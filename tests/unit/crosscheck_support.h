@@ -46,7 +46,11 @@ static xb_ca *load_ca(int which, const char *attrs)
     char cert[200], key[200];
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", ca_dirs[which]);
     snprintf(key, sizeof key, "%s/signing-ca.key", ca_dirs[which]);
-    xb_ca_config cfg = {cert, key, NULL, 365, attrs};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = NULL,
+                        .validity_days = 365,
+                        .subject_attributes = attrs};
     xb_ca *ca = NULL;
     xb_diag d = {""};
     assert_int_equal(xb_ca_load(&cfg, &ca, &d), XB_OK);

@@ -36,7 +36,11 @@ static xb_ca *load_ca(int validity_days, const char *attrs)
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", ca_dir);
     snprintf(key, sizeof key, "%s/signing-ca.key", ca_dir);
     snprintf(chain, sizeof chain, "%s/chain.pem", ca_dir);
-    xb_ca_config cfg = {cert, key, chain, validity_days, attrs};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = chain,
+                        .validity_days = validity_days,
+                        .subject_attributes = attrs};
     xb_ca *ca = NULL;
     xb_diag d = {""};
     assert_int_equal(xb_ca_load(&cfg, &ca, &d), XB_OK);
@@ -330,7 +334,11 @@ static void test_ca_load_errors(void **state)
     char cert[200], key[200];
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", ca_dir);
     snprintf(key, sizeof key, "%s/tls.key", ca_dir);
-    xb_ca_config cfg = {cert, key, NULL, 365, NULL};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = NULL,
+                        .validity_days = 365,
+                        .subject_attributes = NULL};
     xb_ca *ca = NULL;
     xb_diag d = {""};
     assert_int_equal(xb_ca_load(&cfg, &ca, &d), XB_ERR_CONFIG);
@@ -530,7 +538,11 @@ static void test_issued_from_der(void **state)
     assert_int_equal(xb_ca_init_dir(other_dir, "ec-p256", "Test", &d), XB_OK);
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", other_dir);
     snprintf(key, sizeof key, "%s/signing-ca.key", other_dir);
-    xb_ca_config cfg = {cert, key, NULL, 365, NULL};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = NULL,
+                        .validity_days = 365,
+                        .subject_attributes = NULL};
     xb_ca *other = NULL;
     assert_int_equal(xb_ca_load(&cfg, &other, &d), XB_OK);
     assert_int_equal(xb_issued_from_der(out.der, out.der_len, &back, &d), XB_OK);

@@ -35,7 +35,11 @@ static int setup(void **state, const char *key_type)
     assert_int_equal(xb_ca_init_dir(ca_dir, key_type, "Test", &d), XB_OK);
     snprintf(cert, sizeof cert, "%s/signing-ca.pem", ca_dir);
     snprintf(key, sizeof key, "%s/signing-ca.key", ca_dir);
-    xb_ca_config cfg = {cert, key, NULL, 365, ""};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = NULL,
+                        .validity_days = 365,
+                        .subject_attributes = ""};
     assert_int_equal(xb_ca_load(&cfg, &f->ca, &d), XB_OK);
     *state = f;
     return 0;

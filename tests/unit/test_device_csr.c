@@ -43,7 +43,11 @@ static xb_ca *load_ca(int validity_days)
     ca_path(cert, sizeof cert, ca_dir, "signing-ca.pem");
     ca_path(key, sizeof key, ca_dir, "signing-ca.key");
     ca_path(chain, sizeof chain, ca_dir, "chain.pem");
-    xb_ca_config cfg = {cert, key, chain, validity_days, NULL};
+    xb_ca_config cfg = {.cert_path = cert,
+                        .key_path = key,
+                        .chain_path = chain,
+                        .validity_days = validity_days,
+                        .subject_attributes = NULL};
     xb_ca *ca = NULL;
     xb_diag d = {""};
     assert_int_equal(xb_ca_load(&cfg, &ca, &d), XB_OK);

@@ -134,7 +134,11 @@ static int xbb_floor_measure(const xbb_floor_opts *o, xbb_floor *f, char *err, s
 {
     xb_ca *ca = NULL;
     xb_diag d = {{0}};
-    xb_ca_config cfg = {o->ca_cert, o->ca_key, NULL, 365, "C,ST,L,O,OU"};
+    xb_ca_config cfg = {.cert_path = o->ca_cert,
+                        .key_path = o->ca_key,
+                        .chain_path = NULL,
+                        .validity_days = 365,
+                        .subject_attributes = "C,ST,L,O,OU"};
     xb_err e = xb_ca_load(&cfg, &ca, &d);
     if (e != XB_OK) {
         snprintf(err, errlen, "cannot load the CA: %s", xb_diag_message(&d, e));
