@@ -30,6 +30,7 @@ typedef struct xb_ca_config {
     const char *key_passphrase_file; /* passphrase of an encrypted PEM key; NULL: none (the
                                         environment variable XBOOT_CA_KEY_PASSPHRASE then) */
     const char *https_ca_file;       /* trust anchor for https:// sources; NULL: system store */
+    const char *pkcs11_module;       /* the module of a pkcs11: key without module-path */
 } xb_ca_config;
 
 /* Load the CA once: certificate, key (through a signer, signer.h) and chain; the key checked

@@ -84,6 +84,7 @@ static xb_err xb_prepare(xb_daemon *dm, const char *config_path, xb_diag *d)
         .subject_attributes = dm->cfg->subject_attributes,
         .key_passphrase_file = dm->cfg->ca_key_passphrase_file,
         .https_ca_file = dm->cfg->ca_https_ca_file,
+        .pkcs11_module = dm->cfg->ca_pkcs11_module,
     };
     err = xb_ca_load(&cc, &dm->srv.ca, d);
     if (err == XB_OK)
