@@ -34,11 +34,14 @@ static const char usage_text[] =
     "Usage: " PROG " COMMAND [ARGS] [OPTIONS]\n"
     "\n"
     "CA:\n"
-    "  ca init --dir DIR [--key-type TYPE] [--org NAME]\n"
+    "  ca init --dir DIR [--key-type TYPE] [--org NAME] [--pkcs11 URI]\n"
     "      Create a development CA hierarchy in DIR: root-ca.pem/.key (offline root),\n"
     "      signing-ca.pem/.key (signs device certificates), chain.pem, and tls.pem/.key\n"
     "      (a localhost server certificate). TYPE: ec-p256 (default), ec-p384, rsa-2048,\n"
     "      rsa-3072. NAME: the O= of the subjects (default XBoot). Refuses to overwrite.\n"
+    "      --pkcs11 URI: generate the signing CA key inside that PKCS#11 token (RFC 7512,\n"
+    "      e.g. 'pkcs11:token=T;object=signing?module-path=LIB&pin-source=file:PIN'),\n"
+    "      not extractable; no signing-ca.key is written.\n"
     "  ca rotate --dir DIR\n"
     "      A new signing CA under the same root (root-ca.key must be in DIR): new\n"
     "      signing-ca.pem/.key and chain.pem; the old ones are kept as\n"
@@ -166,6 +169,8 @@ static const char *opt_name(unsigned bit)
         return "--secret";
     case OPT_GROUP:
         return "--group";
+    case OPT_PKCS11:
+        return "--pkcs11";
     default:
         return "--id (--device)";
     }
@@ -190,6 +195,7 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         {"next-update-hours", required_argument, NULL, OPT_HOURS},
         {"secret", no_argument, NULL, OPT_SECRET},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"pkcs11", required_argument, NULL, OPT_PKCS11},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -198,7 +204,7 @@ static int parse_options(int argc, char **argv, ctl_opts *o)
         [OPT_ORG] = &o->org,       [OPT_ID] = &o->id,       [OPT_REASON] = &o->reason,
         [OPT_CA] = &o->ca,         [OPT_OUT] = &o->out,     [OPT_PEM] = &o->pem,
         [OPT_REVOKE] = &o->revoke, [OPT_HOURS] = &o->hours, [OPT_JSON] = &o->json,
-        [OPT_SECRET] = &o->secret, [OPT_GROUP] = &o->group,
+        [OPT_SECRET] = &o->secret, [OPT_GROUP] = &o->group, [OPT_PKCS11] = &o->pkcs11,
     };
     opterr = 0; /* our own messages, with the usage hint */
     int c;
@@ -299,12 +305,18 @@ static int cmd_ca_init(const ctl_opts *o)
                            key_type);
     const char *org = o->org != NULL ? o->org : "XBoot";
     xb_diag d = {{0}};
-    xb_err err = xb_ca_init_dir(o->dir, key_type, org, &d);
+    if (o->pkcs11 != NULL && strncmp(o->pkcs11, "pkcs11:", 7) != 0)
+        return usage_error("--pkcs11 needs an RFC 7512 pkcs11: URI");
+    xb_err err = xb_ca_init_dir_pkcs11(o->dir, key_type, org, o->pkcs11, &d);
     if (err != XB_OK)
         return failure_diag(&d, err);
     printf("created a CA hierarchy (%s, O=%s) in %s:\n", key_type, org, o->dir);
     for (size_t i = 0; i < sizeof ca_files / sizeof ca_files[0]; i++)
-        printf("  %-16s %s\n", ca_files[i].name, ca_files[i].role);
+        if (o->pkcs11 == NULL || strcmp(ca_files[i].name, "signing-ca.key") != 0)
+            printf("  %-16s %s\n", ca_files[i].name, ca_files[i].role);
+    if (o->pkcs11 != NULL)
+        printf("the signing CA key was generated in the PKCS#11 token (not extractable): set\n"
+               "[ca] key to its pkcs11: URI\n");
     return EXIT_OK;
 }
 
@@ -780,7 +792,7 @@ static int cmd_help(const ctl_opts *o)
 
 static const ctl_cmd commands[] = {
     {"help", NULL, 0, 0, -1, NULL, cmd_help},
-    {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG, 0, 0, NULL, cmd_ca_init},
+    {"ca", "init", OPT_DIR | OPT_KEY_TYPE | OPT_ORG | OPT_PKCS11, 0, 0, NULL, cmd_ca_init},
     {"ca", "rotate", OPT_DIR, 0, 0, NULL, cmd_ca_rotate},
     {"device", "add", OPT_DB | OPT_SECRET | OPT_GROUP, 1, -1, "registration IDs", cmd_device_add},
     {"device", "import", OPT_DB, 1, 1, "CSV file", cmd_device_import},

@@ -28,11 +28,12 @@ enum {
     OPT_JSON = 1 << 11,
     OPT_SECRET = 1 << 12,
     OPT_GROUP = 1 << 13,
+    OPT_PKCS11 = 1 << 14,
 };
 
 typedef struct ctl_opts {
     const char *db, *dir, *key_type, *org, *id, *reason, *ca, *out, *pem, *revoke, *hours, *json;
-    const char *secret, *group;
+    const char *secret, *group, *pkcs11;
     unsigned given; /* OPT_* bits */
     int help;
     int npos;

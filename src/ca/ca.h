@@ -30,6 +30,7 @@ typedef struct xb_ca_config {
     const char *key_passphrase_file; /* passphrase of an encrypted PEM key; NULL: none (the
                                         environment variable XBOOT_CA_KEY_PASSPHRASE then) */
     const char *https_ca_file;       /* trust anchor for https:// sources; NULL: system store */
+    const char *pkcs11_module;       /* the module of a pkcs11: key without module-path */
 } xb_ca_config;
 
 /* Load the CA once: certificate, key (through a signer, signer.h) and chain; the key checked
@@ -166,6 +167,11 @@ xb_err xb_ca_crl_build(xb_ca *ca, const xb_crl_entry *entries, size_t n, long lo
  * org: the O= of the subjects. Refuses (XB_ERR_EXISTS) if any of the files exists, before
  * writing anything. */
 xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb_diag *d);
+/* The same with the signing CA's key pair generated inside the PKCS#11 token named by the
+ * RFC 7512 pkcs11_uri (non-extractable; see xb_pkcs11_generate_key): signing-ca.key is not
+ * written, [ca] key is the URI. NULL: xb_ca_init_dir. */
+xb_err xb_ca_init_dir_pkcs11(const char *dir, const char *key_type, const char *org,
+                             const char *pkcs11_uri, xb_diag *d);
 
 /* In a directory xb_ca_init_dir made: a new signing key and certificate under the same root
  * (the root key must be there), written as signing-ca.pem/.key and chain.pem, each replaced

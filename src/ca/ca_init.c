@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "ca_internal.h"
+#include "signer_pkcs11.h"
 #include "xb_util.h"
 
 #define XB_ROOT_DAYS 7305    /* 20 years: the root stays offline and outlives its intermediates */
@@ -144,6 +145,12 @@ static void xb_init_remove_written(const char *dir, int written)
 
 xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb_diag *d)
 {
+    return xb_ca_init_dir_pkcs11(dir, key_type, org, NULL, d);
+}
+
+xb_err xb_ca_init_dir_pkcs11(const char *dir, const char *key_type, const char *org,
+                             const char *pkcs11_uri, xb_diag *d)
+{
     if (key_type == NULL)
         key_type = "ec-p256";
     if (org == NULL || org[0] == '\0')
@@ -159,7 +166,14 @@ xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb
         EVP_PKEY_free(probe);
         return err;
     }
-    EVP_PKEY *root_key = probe, *sign_key = xb_init_keygen(key_type);
+    EVP_PKEY *root_key = probe, *sign_key = NULL;
+    /* Checked absent first: the token's key pair cannot be taken back once generated. */
+    if (pkcs11_uri == NULL)
+        sign_key = xb_init_keygen(key_type);
+    else if ((err = xb_pkcs11_generate_key(pkcs11_uri, NULL, key_type, &sign_key, d)) != XB_OK) {
+        EVP_PKEY_free(root_key);
+        return err;
+    }
     EVP_PKEY *tls_key = xb_init_keygen(key_type);
     X509 *root = NULL, *sign = NULL, *tls = NULL;
     char root_cn[160], sign_cn[160];
@@ -206,11 +220,13 @@ xb_err xb_ca_init_dir(const char *dir, const char *key_type, const char *org, xb
         EVP_PKEY *key;
     } plan[F_COUNT] = {
         [F_ROOT_CERT] = {root, 1, NULL},  [F_ROOT_KEY] = {NULL, 0, root_key},
-        [F_SIGN_CERT] = {sign, 1, NULL},  [F_SIGN_KEY] = {NULL, 0, sign_key},
+        [F_SIGN_CERT] = {sign, 1, NULL},  [F_SIGN_KEY] = {NULL, 0, pkcs11_uri ? NULL : sign_key},
         [F_CHAIN] = {NULL, 2, NULL},      [F_TLS_CERT] = {tls, 1, NULL},
         [F_TLS_KEY] = {NULL, 0, tls_key},
     };
     for (int i = 0; i < F_COUNT; i++) {
+        if (i == F_SIGN_KEY && pkcs11_uri != NULL)
+            continue; /* it stays in the token */
         X509 *const *certs = i == F_CHAIN ? chain : &plan[i].cert;
         err = xb_init_write_pem(dir, i, certs, plan[i].n_certs, plan[i].key, d);
         if (err != XB_OK) {

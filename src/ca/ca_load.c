@@ -211,6 +211,7 @@ static xb_err xb_ca_load_files(xb_ca *ca, const xb_ca_config *cfg, xb_diag *d)
     xb_key_options ko = {
         .passphrase_file = cfg->key_passphrase_file, /* else XBOOT_CA_KEY_PASSPHRASE */
         .https_ca_file = cfg->https_ca_file,
+        .pkcs11_module = cfg->pkcs11_module,
     };
     err = xb_signer_open(cfg->key_path, &ko, &ca->signer, d);
     if (err != XB_OK)

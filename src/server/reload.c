@@ -25,6 +25,7 @@ xb_err xb_server_ca_load(const xb_config *cfg, xb_ca **out, xb_diag *d)
         .subject_attributes = cfg->subject_attributes,
         .key_passphrase_file = cfg->ca_key_passphrase_file,
         .https_ca_file = cfg->ca_https_ca_file,
+        .pkcs11_module = cfg->ca_pkcs11_module,
     };
     xb_ca *ca = NULL;
     xb_err err = xb_ca_load(&cc, &ca, d);

@@ -122,7 +122,7 @@ openssl req -x509 -key "$CA/ed.key" -subj "/CN=Ed CA" -days 30 -out "$CA/ed.pem"
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 check_refused "an Ed25519 CA key" "must be EC or RSA" \
   "[ca]" "cert = ca/ed.pem" "key = ca/ed.key" "chain ="
-check_refused "a pkcs11: key without PKCS#11 support" "PKCS#11" \
+check_refused "a pkcs11: key naming no PKCS#11 module" "names no module" \
   "[ca]" "key = pkcs11:token=none;object=none"
 
 # ---- https:// object store ----
