@@ -31,6 +31,7 @@ typedef struct xb_rotate {
     X509 *root, *old, *new_cert;
     EVP_PKEY *root_key, *new_key;
     STACK_OF(X509) * chain_rest; /* chain.pem after the old signing CA: what stays above it */
+    STACK_OF(X509) * previous;   /* previous.pem: the signing CAs rotated out before */
 } xb_rotate;
 
 static char *xb_rotate_path(const xb_rotate *r, const char *name)
@@ -57,6 +58,33 @@ static EVP_PKEY *xb_rotate_read_key(const char *path)
 }
 
 /* Read and check what is there: the root with its key, a signing CA it issued, the chain. */
+/* previous.pem, when a rotation made one: the signing CAs rotated out, newest first, whose
+ * certificates xbootd still accepts for EST renewal ([ca] previous). */
+static xb_err xb_rotate_read_previous(xb_rotate *r, xb_diag *d)
+{
+    char *path = xb_rotate_path(r, "previous.pem");
+    if (path == NULL || (r->previous = sk_X509_new_null()) == NULL) {
+        free(path);
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    }
+    FILE *f = fopen(path, "r");
+    xb_err err = f == NULL && errno != ENOENT
+                     ? xb_fail(d, XB_ERR_IO, "cannot open %s: %s", path, strerror(errno))
+                     : XB_OK;
+    X509 *x;
+    while (err == XB_OK && f != NULL && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(r->previous, x)) {
+            X509_free(x);
+            err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    ERR_clear_error();
+    free(path);
+    return err;
+}
+
 static xb_err xb_rotate_read(xb_rotate *r, xb_diag *d)
 {
     char *root_cert = xb_rotate_path(r, "root-ca.pem"),
@@ -99,6 +127,8 @@ static xb_err xb_rotate_read(xb_rotate *r, xb_diag *d)
     if (f != NULL)
         fclose(f);
     ERR_clear_error(); /* the end of the chain file */
+    if (err == XB_OK)
+        err = xb_rotate_read_previous(r, d);
     free(root_cert);
     free(root_key);
     free(sign_cert);
@@ -267,6 +297,9 @@ xb_err xb_ca_rotate_dir(const char *dir, char *stamp, size_t stamp_size, xb_diag
         err = xb_rotate_write_tmp(&r, "signing-ca.key", NULL, 0, NULL, r.new_key, d);
     if (err == XB_OK)
         err = xb_rotate_write_tmp(&r, "chain.pem", first, 1, r.chain_rest, NULL, d);
+    X509 *old[1] = {r.old};
+    if (err == XB_OK)
+        err = xb_rotate_write_tmp(&r, "previous.pem", old, 1, r.previous, NULL, d);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -282,6 +315,9 @@ xb_err xb_ca_rotate_dir(const char *dir, char *stamp, size_t stamp_size, xb_diag
      * keeps serving with the old pair, never a new certificate with the old key. */
     for (int i = 0; err == XB_OK && i < 3; i++)
         err = xb_rotate_install(&r, names[i == 0 ? 1 : i == 1 ? 0 : 2], d);
+    /* Last: the old signing CA joins the ones whose certificates may still renew. */
+    if (err == XB_OK)
+        err = xb_rotate_install(&r, "previous.pem", d);
     if (err == XB_OK) {
         int fd = open(dir, O_RDONLY | O_DIRECTORY);
         if (fd < 0 || fsync(fd) != 0)
@@ -295,5 +331,6 @@ xb_err xb_ca_rotate_dir(const char *dir, char *stamp, size_t stamp_size, xb_diag
     EVP_PKEY_free(r.root_key);
     EVP_PKEY_free(r.new_key);
     sk_X509_pop_free(r.chain_rest, X509_free);
+    sk_X509_pop_free(r.previous, X509_free);
     return err;
 }

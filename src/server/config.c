@@ -40,6 +40,7 @@ static const struct xb_config_key {
     {"ca", "key_passphrase_file", XB_KEY_PATH, offsetof(xb_config, ca_key_passphrase_file), "", 0,
      0},
     {"ca", "https_ca_file", XB_KEY_PATH, offsetof(xb_config, ca_https_ca_file), "", 0, 0},
+    {"ca", "previous", XB_KEY_PATH, offsetof(xb_config, ca_previous), "", 0, 0},
     {"ca", "pkcs11_module", XB_KEY_PATH, offsetof(xb_config, ca_pkcs11_module), "", 0, 0},
     {"ca", "validity_days", XB_KEY_INT, offsetof(xb_config, validity_days), "365", 1, 3650},
     {"crl", "next_update_hours", XB_KEY_INT, offsetof(xb_config, crl_next_update_hours), "24", 1,

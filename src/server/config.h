@@ -25,7 +25,8 @@ typedef struct xb_config {
     char *ca_chain;
     char *ca_key_passphrase_file; /* passphrase of an encrypted key; "": XBOOT_CA_KEY_PASSPHRASE */
     char *ca_https_ca_file;       /* trust anchor for https:// cert/chain/key; "": system store */
-    char *ca_pkcs11_module;       /* PKCS#11 module of a pkcs11: key without module-path */
+    char *ca_previous; /* PEM bundle of signing CAs rotated out; their certificates still renew */
+    char *ca_pkcs11_module; /* PKCS#11 module of a pkcs11: key without module-path */
     int validity_days;
     char *subject_attributes;
     char *crl_url; /* CRL distribution point written into certificates; "" writes none */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -26,74 +27,94 @@ void xb_policy_free(xb_policy *p)
         return;
     X509_STORE_free(p->issued);
     X509_STORE_free(p->manufacturer);
-    X509_free(p->signing);
+    sk_X509_pop_free(p->ours, X509_free);
+    free(p->previous_path);
     free(p);
 }
 
-/* Only the signing CA is trusted (a partial chain): a certificate under another CA of the same
- * root is not one we issued. */
-static xb_err xb_policy_issued_store(const xb_ca *ca, X509_STORE **out, xb_diag *d)
+/* The CA certificates of the PEM bundle at path onto sk (what names the key in messages): at
+ * least one, every one a CA. */
+static xb_err xb_policy_read_cas(const char *path, const char *what, STACK_OF(X509) * sk,
+                                 xb_diag *d)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return xb_fail(d, XB_ERR_CONFIG, "%s: cannot open %s", what, path);
+    int n = 0;
+    X509 *x = NULL;
+    xb_err err = XB_OK;
+    while (err == XB_OK && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        n++;
+        if (X509_check_ca(x) == 0)
+            err = xb_fail(d, XB_ERR_CONFIG, "%s: certificate %d of %s is not a CA certificate",
+                          what, n, path);
+        else if (!sk_X509_push(sk, x))
+            err = xb_fail(d, XB_ERR_NOMEM, "out of memory");
+        else
+            x = NULL;
+        X509_free(x);
+    }
+    fclose(f);
+    ERR_clear_error(); /* the end of the file */
+    if (err == XB_OK && n == 0)
+        err = xb_fail(d, XB_ERR_CONFIG, "%s: %s holds no PEM certificate", what, path);
+    return err;
+}
+
+/* A verification store of these anchors; a partial chain ends at any of them. */
+static xb_err xb_policy_store_of(STACK_OF(X509) * anchors, X509_STORE **out, xb_diag *d)
 {
     X509_STORE *store = X509_STORE_new();
-    if (store == NULL || !X509_STORE_add_cert(store, xb_ca_signing_cert(ca)) ||
-        !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT)) {
+    int ok = store != NULL &&
+             X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT);
+    for (int i = 0; ok && i < sk_X509_num(anchors); i++)
+        ok = X509_STORE_add_cert(store, sk_X509_value(anchors, i));
+    if (!ok) {
         X509_STORE_free(store);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot build the certificate store");
+        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot build a certificate store");
     }
     *out = store;
     return XB_OK;
 }
 
+/* The certificates we issued are those of the signing CA and of the signing CAs rotated out
+ * ([ca] previous: their certificates may still renew), and no other CA's, not even under the
+ * same root (a partial chain ends at them). */
 xb_err xb_policy_set_ca(xb_policy *p, const xb_ca *ca, xb_diag *d)
 {
+    STACK_OF(X509) *ours = sk_X509_new_null();
+    X509 *signing = xb_ca_signing_cert(ca);
+    xb_err err = ours != NULL && X509_up_ref(signing) && sk_X509_push(ours, signing)
+                     ? XB_OK
+                     : xb_fail_ssl(d, XB_ERR_NOMEM, "cannot keep the signing CA certificate");
+    /* Not there yet is none yet: the file is made by the first `xbootctl ca rotate`. */
+    if (err == XB_OK && p->previous_path != NULL && access(p->previous_path, F_OK) == 0)
+        err = xb_policy_read_cas(p->previous_path, "[ca] previous", ours, d);
     X509_STORE *store = NULL;
-    xb_err err = xb_policy_issued_store(ca, &store, d);
-    if (err != XB_OK)
+    if (err == XB_OK)
+        err = xb_policy_store_of(ours, &store, d);
+    if (err != XB_OK) {
+        sk_X509_pop_free(ours, X509_free);
         return err;
-    if (!X509_up_ref(xb_ca_signing_cert(ca))) {
-        X509_STORE_free(store);
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot keep the signing CA certificate");
     }
     X509_STORE_free(p->issued);
-    X509_free(p->signing);
+    sk_X509_pop_free(p->ours, X509_free);
     p->issued = store;
-    p->signing = xb_ca_signing_cert(ca);
+    p->ours = ours;
     return XB_OK;
 }
 
 /* [policy] manufacturer_ca: a PEM bundle of the CAs whose device certificates (IDevIDs) we
- * accept, roots or intermediates (a partial chain ends at any of them). */
+ * accept, roots or intermediates. */
 static xb_err xb_policy_manufacturer_store(const char *path, X509_STORE **out, xb_diag *d)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return xb_fail(d, XB_ERR_CONFIG, "[policy] manufacturer_ca: cannot open %s", path);
-    X509_STORE *store = X509_STORE_new();
-    int n = 0;
-    X509 *x = NULL;
-    while (store != NULL && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-        if (X509_check_ca(x) == 0 || !X509_STORE_add_cert(store, x)) {
-            X509_free(x);
-            fclose(f);
-            X509_STORE_free(store);
-            return xb_fail(d, XB_ERR_CONFIG,
-                           "[policy] manufacturer_ca: certificate %d of %s is not a CA "
-                           "certificate",
-                           n + 1, path);
-        }
-        X509_free(x);
-        n++;
-    }
-    fclose(f);
-    ERR_clear_error(); /* the end of the file */
-    if (store == NULL || n == 0 ||
-        !X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT)) {
-        X509_STORE_free(store);
-        return xb_fail(d, XB_ERR_CONFIG, "[policy] manufacturer_ca: %s holds no PEM certificate",
-                       path);
-    }
-    *out = store;
-    return XB_OK;
+    STACK_OF(X509) *cas = sk_X509_new_null();
+    xb_err err = cas != NULL ? xb_policy_read_cas(path, "[policy] manufacturer_ca", cas, d)
+                             : xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    if (err == XB_OK)
+        err = xb_policy_store_of(cas, out, d);
+    sk_X509_pop_free(cas, X509_free);
+    return err;
 }
 
 xb_err xb_policy_load(const xb_config *cfg, const xb_ca *ca, xb_policy **out, xb_diag *d)
@@ -103,6 +124,10 @@ xb_err xb_policy_load(const xb_config *cfg, const xb_ca *ca, xb_policy **out, xb
     if (p == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory");
     p->id_nid = OBJ_txt2nid(cfg->manufacturer_id_field);
+    if (cfg->ca_previous[0] != '\0' && (p->previous_path = strdup(cfg->ca_previous)) == NULL) {
+        free(p);
+        return xb_fail(d, XB_ERR_NOMEM, "out of memory");
+    }
     xb_err err = p->id_nid == NID_undef
                      ? xb_fail(d, XB_ERR_CONFIG,
                                "[policy] manufacturer_id_field: unknown attribute '%s' (e.g. CN, "
@@ -132,8 +157,10 @@ xb_err xb_policy_tls_setup(const xb_policy *p, SSL_CTX *ctx, const xb_ca *ca, xb
     /* SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT: requested, optional. Naming the CAs helps
      * clients holding several certificates pick the right one. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, xb_policy_verify_any);
-    if (!SSL_CTX_add_client_CA(ctx, xb_ca_signing_cert(ca)))
-        return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot name the signing CA to TLS clients");
+    (void)ca; /* p->ours starts with its signing certificate */
+    for (int i = 0; i < sk_X509_num(p->ours); i++)
+        if (!SSL_CTX_add_client_CA(ctx, sk_X509_value(p->ours, i)))
+            return xb_fail_ssl(d, XB_ERR_CRYPTO, "cannot name our signing CAs to TLS clients");
     if (p->manufacturer == NULL)
         return XB_OK;
     /* get0: this runs once at start, before any other thread could touch the store. */
@@ -165,6 +192,15 @@ int xb_policy_key_equal(const char *given, const char *want)
     return gl == wl && CRYPTO_memcmp(given, want, wl) == 0;
 }
 
+/* Issued by one of our signing CAs (the current one or one rotated out)? */
+static int xb_policy_ours(const xb_policy *p, X509 *cert)
+{
+    for (int i = 0; i < sk_X509_num(p->ours); i++)
+        if (X509_check_issued(sk_X509_value(p->ours, i), cert) == X509_V_OK)
+            return 1;
+    return 0;
+}
+
 /* A TLS client certificate is judged whenever one is presented, never ignored (a foreign one is
  * refused rather than treated as anonymous), except ours on a route that does not renew: a
  * device whose TLS stack always sends its certificate may still enroll on the JSON API with
@@ -174,7 +210,7 @@ static xb_err xb_policy_by_cert(const xb_policy *p, xb_registry *reg, const xb_p
 {
     /* Issued by our signing CA (valid or not: expired, revoked) on a route that does not renew:
      * not a credential here, and no reason to refuse one that comes with it. */
-    if (!in->renewal_route && X509_check_issued(p->signing, in->peer) == X509_V_OK)
+    if (!in->renewal_route && xb_policy_ours(p, in->peer))
         return XB_ERR_NOT_FOUND;
     char owner[XB_REGID_MAX + 1];
     xb_err err = xb_policy_issued_cert(p, reg, in->peer, owner, d);

@@ -33,8 +33,9 @@ const char *xb_credential_name(xb_credential c);
 /* Loaded before the workers fork; read-only afterwards, but for a CA reload between requests
  * (xb_policy_set_ca). */
 typedef struct xb_policy {
-    X509_STORE *issued;       /* trusts the signing CA alone: certificates we issued */
-    X509 *signing;            /* the signing CA certificate (a reference) */
+    X509_STORE *issued;       /* trusts our signing CAs alone: certificates we issued */
+    STACK_OF(X509) * ours;    /* those CAs: the current signing CA first, then [ca] previous */
+    char *previous_path;      /* [ca] previous, re-read at every xb_policy_set_ca; NULL none */
     X509_STORE *manufacturer; /* [policy] manufacturer_ca; NULL: IDevIDs are not accepted */
     int id_nid;               /* the subject attribute of an IDevID that is the ID (CN) */
 } xb_policy;

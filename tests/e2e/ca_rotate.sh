@@ -31,9 +31,12 @@ enroll() {
 }
 
 xb_ca_init
-xb_write_config "[enroll]" "mode = open"
+# previous.pem does not exist yet: ca rotate makes it, and the reload reads it.
+xb_write_config "[ca]" "previous = ca/previous.pem" "[enroll]" "mode = open"
 xb_start_server || { xb_finish; exit 1; }
 cp "$CA/signing-ca.pem" "$XB_TMP/old-signing.pem"
+enroll renew-1
+xb_eq "a device enrolls before the rotation" "$XB_STATUS" 200
 
 get_crl "$XB_TMP/crl-before.der"
 xb_eq "CRL before: 200" "$XB_STATUS" 200
@@ -62,7 +65,7 @@ TOTAL=$(lines)
 OK=$(grep -cvE '^[0-9]{3} ' "$XB_TMP/load.out")
 xb_eq "load: every request answered (none lost)" "$TOTAL" "$COUNT"
 xb_eq "load: every answer a 200" "$OK" "$TOTAL"
-xb_eq "load: the registry holds one row per 200" "$(xb_cert_rows)" "$OK"
+xb_eq "load: the registry holds one row per 200 (and renew-1's)" "$(xb_cert_rows)" "$((OK + 1))"
 xb_contains "ca rotate: names the kept files" "$OUT" "signing-ca.2"
 KEPT=$(ls "$CA"/signing-ca.*Z.pem 2>/dev/null | head -n1)
 xb_check "ca rotate: the old signing CA is kept" [ -n "$KEPT" ]
@@ -85,7 +88,7 @@ for line in sys.stdin:
 ' "$XB_TMP/certs"
 N_OLD=$(cd "$XB_TMP/certs" && openssl verify -CAfile "$ROOT" -untrusted "$XB_TMP/old-signing.pem" ./*.pem 2>/dev/null | grep -c ': OK$')
 N_NEW=$(cd "$XB_TMP/certs" && openssl verify -CAfile "$ROOT" -untrusted "$CA/signing-ca.pem" ./*.pem 2>/dev/null | grep -c ': OK$')
-xb_eq "every certificate verifies through exactly one signing CA" $((N_OLD + N_NEW)) "$OK"
+xb_eq "every certificate verifies through exactly one signing CA" $((N_OLD + N_NEW)) "$((OK + 1))"
 xb_check "some were issued by the old CA ($N_OLD)" [ "$N_OLD" -ge 1 ]
 xb_check "some were issued by the new CA ($N_NEW)" [ "$N_NEW" -ge 1 ]
 
@@ -98,6 +101,18 @@ xb_check "enroll after reload: verifies through the new chain" \
 xb_json Chain.0 | base64 -d | openssl x509 -inform DER -out "$XB_TMP/chain0.pem" 2>/dev/null
 xb_eq "enroll after reload: the answer's chain starts with the new CA" \
   "$(fingerprint "$XB_TMP/chain0.pem")" "$(fingerprint "$CA/signing-ca.pem")"
+
+# A certificate of the rotated-out CA still renews over EST ([ca] previous = the previous.pem
+# that ca rotate keeps), and the renewal is issued by the new CA.
+xb_check "ca rotate kept the old signing CA in previous.pem" \
+  cmp -s "$CA/previous.pem" "$XB_TMP/old-signing.pem"
+xb_csr ec-p256 renew-1 "$XB_TMP/renew-1b"
+base64 <"$XB_TMP/renew-1b.der" >"$XB_TMP/renew.b64"
+xb_request POST /.well-known/est/simplereenroll -H 'Content-Type: application/pkcs10' \
+  --data-binary "@$XB_TMP/renew.b64" --cert "$XB_TMP/renew-1.pem" --key "$XB_TMP/renew-1.key"
+xb_eq "EST renewal with the old CA's certificate: 200" "$XB_STATUS" 200
+base64 -d <"$XB_TMP/resp.json" | openssl pkcs7 -inform DER -print_certs -out "$XB_TMP/renewed.pem" 2>/dev/null
+xb_eq "the renewed certificate is the new CA's" "$(aki "$XB_TMP/renewed.pem")" "$(ski "$CA/signing-ca.pem")"
 
 xb_request GET /.well-known/est/cacerts
 xb_eq "EST cacerts: 200" "$XB_STATUS" 200
