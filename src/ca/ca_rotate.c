@@ -58,6 +58,23 @@ static EVP_PKEY *xb_rotate_read_key(const char *path)
 }
 
 /* Read and check what is there: the root with its key, a signing CA it issued, the chain. */
+/* A signing CA without signing-ca.key has its key elsewhere (`ca init --pkcs11`): a rotation
+ * here would make a file key, quietly moving the CA out of its token. 1 (with d) then. */
+static int xb_rotate_key_in_token(const xb_rotate *r, xb_diag *d)
+{
+    char *key = xb_rotate_path(r, "signing-ca.key");
+    struct stat st;
+    int absent = key != NULL && stat(key, &st) != 0 && errno == ENOENT;
+    if (absent)
+        xb_fail(d, XB_ERR_INVALID_ARGUMENT,
+                "%s is absent: the signing key is not a file (a PKCS#11 token?), and ca rotate "
+                "makes file keys only; create the new key in the token and sign its "
+                "certificate by hand (docs/ca-keys.md, \"Rotation\")",
+                key);
+    free(key);
+    return absent;
+}
+
 /* previous.pem, when a rotation made one: the signing CAs rotated out, newest first, whose
  * certificates xbootd still accepts for EST renewal ([ca] previous). */
 static xb_err xb_rotate_read_previous(xb_rotate *r, xb_diag *d)
@@ -108,6 +125,8 @@ static xb_err xb_rotate_read(xb_rotate *r, xb_diag *d)
         err = xb_fail(d, XB_ERR_IO, "%s: cannot read a PEM private key", root_key);
     else if (X509_check_private_key(r->root, r->root_key) != 1)
         err = xb_fail(d, XB_ERR_CRYPTO, "%s is not the key of %s", root_key, root_cert);
+    else if (xb_rotate_key_in_token(r, d))
+        err = XB_ERR_INVALID_ARGUMENT;
     else if ((r->old = xb_rotate_read_cert(sign_cert)) == NULL)
         err = xb_fail(d, XB_ERR_IO, "%s: cannot read a PEM certificate", sign_cert);
     else if (X509_check_issued(r->root, r->old) != X509_V_OK)

@@ -46,6 +46,11 @@ run_for_key() { # run_for_key TOKEN KEY_TYPE
   xb_check "$type: ca init --pkcs11" \
     sh -c "'$XB_BIN/xbootctl' ca init --dir '$XB_TMP/ca' --key-type $type --pkcs11 '$uri&pin-value=$PIN' >/dev/null"
   xb_check "$type: no signing-ca.key written" test ! -e "$XB_TMP/ca/signing-ca.key"
+  # ca rotate would make a file key: it refuses rather than move the CA out of the token.
+  "$XB_BIN/xbootctl" ca rotate --dir "$XB_TMP/ca" >/dev/null 2>"$XB_TMP/rotate.err"
+  xb_eq "$type: ca rotate refuses a token-held signing key" "$?" 1
+  xb_contains "$type: ... saying why" "$(cat "$XB_TMP/rotate.err")" "not a file"
+  xb_check "$type: ... and writes nothing" test ! -e "$XB_TMP/ca/previous.pem"
   xb_check "$type: signing-ca.pem verifies against the root" \
     openssl verify -CAfile "$XB_TMP/ca/root-ca.pem" "$XB_TMP/ca/signing-ca.pem"
   local objs access
