@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "der.h"
+#include "xb_util.h"
 
 /* version v2: INTEGER 1 (entry extensions and CRL extensions need it). */
 static const uint8_t xb_crl_v2[] = {0x02, 0x01, 0x01};
@@ -36,17 +37,6 @@ static uint8_t *xb_crl_put(uint8_t *out, const void *p, size_t len)
     return out + len;
 }
 
-static int xb_crl_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The INTEGER contents of a positive serial given in hex: minimal, with a zero octet in front
  * when the top bit is set. Returns its length, or 0 if hex is not 1..20 octets, or zero. */
 static size_t xb_crl_serial(const char *hex, uint8_t out[21])
@@ -58,13 +48,13 @@ static size_t xb_crl_serial(const char *hex, uint8_t out[21])
     size_t n = (digits + 1) / 2, i = 0;
     const char *p = hex;
     if (digits % 2 == 1) { /* one digit short of even: the first octet has one */
-        int lo = xb_crl_nibble(*p++);
+        int lo = xb_hex_digit(*p++);
         if (lo < 0)
             return 0;
         raw[i++] = (uint8_t)lo;
     }
     for (; i < n; i++, p += 2) {
-        int hi = xb_crl_nibble(p[0]), lo = xb_crl_nibble(p[1]);
+        int hi = xb_hex_digit(p[0]), lo = xb_hex_digit(p[1]);
         if (hi < 0 || lo < 0)
             return 0;
         raw[i] = (uint8_t)(hi << 4 | lo);

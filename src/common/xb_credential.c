@@ -8,6 +8,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "xb_util.h"
+
 /* Standard base64 of exactly 32 bytes (EVP_EncodeBlock writes no line breaks). */
 static void xb_b64_32(const uint8_t in[32], char out[XB_CREDENTIAL_B64_LEN + 1])
 {
@@ -31,23 +33,12 @@ void xb_secret_hash(const char *secret, size_t len, uint8_t out[32])
     EVP_Digest(secret, len, out, NULL, EVP_sha256(), NULL);
 }
 
-static int xb_hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int xb_secret_hash_parse(const char *text, size_t len, uint8_t out[32])
 {
     if (len != XB_SECRET_HASH_TEXT_LEN || strncmp(text, "sha256:", 7) != 0)
         return -1;
     for (size_t i = 0; i < 32; i++) {
-        int hi = xb_hex_nibble(text[7 + 2 * i]), lo = xb_hex_nibble(text[8 + 2 * i]);
+        int hi = xb_hex_digit(text[7 + 2 * i]), lo = xb_hex_digit(text[8 + 2 * i]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

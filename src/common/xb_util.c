@@ -95,6 +95,17 @@ int xb_asn1_time_to_time_t(const ASN1_TIME *t, time_t *out)
     return 0;
 }
 
+int xb_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void xb_hex(const uint8_t *in, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -22,6 +22,8 @@ void xb_time_rfc3339(time_t t, char *buf, size_t len);
 /* ASN1_TIME to seconds since the epoch; returns -1 if it cannot be read. */
 int xb_asn1_time_to_time_t(const ASN1_TIME *t, time_t *out);
 
+/* The value of hex digit c (either case), or -1. */
+int xb_hex_digit(char c);
 /* Lowercase hex of in into out (at least 2*len+1 bytes). */
 void xb_hex(const uint8_t *in, size_t len, char *out);
 

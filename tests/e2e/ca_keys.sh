@@ -128,16 +128,7 @@ check_refused "a pkcs11: key naming no PKCS#11 module" "names no module" \
 # ---- https:// object store ----
 OS="$XB_TMP/os"
 mkdir -p "$OS/files"
-{
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=object store test CA" -keyout "$OS/ca.key" -out "$OS/ca.pem" &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=store" \
-      -keyout "$OS/srv.key" -out "$OS/srv.csr" &&
-    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-      >"$OS/srv.ext" &&
-    openssl x509 -req -in "$OS/srv.csr" -CA "$OS/ca.pem" -CAkey "$OS/ca.key" -CAcreateserial \
-      -days 2 -extfile "$OS/srv.ext" -out "$OS/srv.pem"
-} 2>>"$OS/openssl.log"
+xb_test_server_cert "$OS" "object store"
 cp "$CA/signing-ca.pem" "$CA/chain.pem" "$CA/enc8.key" "$OS/files/"
 TOKEN='sv=2022-11-02&sig=SECRETTOKEN'
 timeout 240 "$XB_PYTHON" "$(dirname "$0")/file_server.py" "$OS/srv.pem" "$OS/srv.key" \

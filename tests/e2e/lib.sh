@@ -228,22 +228,29 @@ xb_lacks() {
   case "$2" in *"$3"*) xb_bad "$1 ('$3' found)" ;; *) xb_ok "$1" ;; esac
 }
 
-# xb_start_test_webhook DIR: a test CA (DIR/ca.pem), a server certificate for IP 127.0.0.1, and
-# tests/e2e/webhook_server.py serving HTTPS on a free port (bounded: it exits after 240 s).
-# Sets XB_WH_PORT (empty if it did not start) and XB_WH_PID; requests go to DIR/requests.jsonl.
-# The caller stops it (xb_stop_pid "$XB_WH_PID").
-xb_start_test_webhook() {
-  local dir=$1 i
+# xb_test_server_cert DIR NAME: a test CA (DIR/ca.pem, ca.key) and a TLS server certificate
+# for IP 127.0.0.1 only (DIR/srv.pem, srv.key), for the HTTPS servers tests start.
+xb_test_server_cert() {
+  local dir=$1
   {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-      -subj "/CN=webhook test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
-      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=webhook" \
+      -subj "/CN=$2 test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
         -keyout "$dir/srv.key" -out "$dir/srv.csr" &&
       printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
         >"$dir/srv.ext" &&
       openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 2 -extfile "$dir/srv.ext" -out "$dir/srv.pem"
   } 2>>"$dir/openssl.log"
+}
+
+# xb_start_test_webhook DIR: a test CA (DIR/ca.pem), a server certificate for IP 127.0.0.1, and
+# tests/e2e/webhook_server.py serving HTTPS on a free port (bounded: it exits after 240 s).
+# Sets XB_WH_PORT (empty if it did not start) and XB_WH_PID; requests go to DIR/requests.jsonl.
+# The caller stops it (xb_stop_pid "$XB_WH_PID").
+xb_start_test_webhook() {
+  local dir=$1 i
+  xb_test_server_cert "$dir" webhook
   timeout 240 "$XB_PYTHON" "$(dirname "${BASH_SOURCE[0]}")/webhook_server.py" "$dir/srv.pem" \
     "$dir/srv.key" "$dir/port" "$dir/requests.jsonl" 2>"$dir/webhook.err" &
   XB_WH_PID=$!
