@@ -88,6 +88,11 @@ static const char usage_text[] =
     "                          Write the current CRL (DER, or PEM with --pem). With --ca,\n"
     "                          sign a new one first if the stored one is stale.\n"
     "\n"
+    "  db migrate              Create the registry's schema, or bring it up to date (a\n"
+    "                          newer version only adds). PostgreSQL databases are only ever\n"
+    "                          migrated so: xbootd refuses one whose schema is older than it\n"
+    "                          needs. Safe to run at any time, from several hosts at once.\n"
+    "\n"
     "With --ca DIR (the signing-ca.pem/.key that 'ca init' writes), cert revoke and device\n"
     "disable --revoke sign and store the new CRL at once; without it, xbootd signs it on its\n"
     "next GET /crl. --next-update-hours N (1..168, default 24) is its lifetime: give the value\n"
@@ -95,7 +100,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --json       cert list, cert show: JSON instead of text\n"
-    "  --db URL     registry database, e.g. sqlite:/var/lib/xboot/xboot.db; default: the\n"
+    "  --db URL     registry database: sqlite:/var/lib/xboot/xboot.db or\n"
+    "               postgresql://USER@HOST:PORT/DB (a libpq URI); default: the\n"
     "               " DB_ENV " environment variable (as for xbootd)\n"
     "  -h, --help   show this help\n"
     "\n"
@@ -783,6 +789,30 @@ static int cmd_cert_revoke(const ctl_opts *o)
 
 /* ---- dispatch ---- */
 
+/* ---- db migrate ---- */
+
+static int cmd_db_migrate(const ctl_opts *o)
+{
+    const char *url = db_url(o);
+    if (url == NULL)
+        return usage_error("no registry database: pass --db URL (e.g. --db "
+                           "postgresql://xboot@db.example/xboot) or set " DB_ENV);
+    xb_diag d = {{0}};
+    int from = 0, to = 0;
+    xb_err err = xb_registry_migrate(url, &from, &to, &d);
+    if (err != XB_OK)
+        return failure_diag(&d, err);
+    char shown[256];
+    xb_registry_url_shown(url, shown, sizeof shown);
+    if (from == to)
+        printf("registry %s: schema version %d, current\n", shown, to);
+    else if (from == 0)
+        printf("registry %s: schema created at version %d\n", shown, to);
+    else
+        printf("registry %s: schema migrated from version %d to %d\n", shown, from, to);
+    return EXIT_OK;
+}
+
 static int cmd_help(const ctl_opts *o)
 {
     (void)o;
@@ -808,6 +838,7 @@ static const ctl_cmd commands[] = {
     {"group", "derive", OPT_DB, 2, 2, "group name and registration ID", cmd_group_derive},
     {"group", "list", OPT_DB, 0, 0, NULL, cmd_group_list},
     {"crl", NULL, OPT_DB | OPT_OUT | OPT_CA | OPT_PEM | OPT_HOURS, 0, 0, NULL, cmd_crl},
+    {"db", "migrate", OPT_DB, 0, 0, NULL, cmd_db_migrate},
 };
 
 /* Finds the command named by the first positional words and drops them from o->pos.

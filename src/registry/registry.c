@@ -1,5 +1,6 @@
 #include "registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,7 +13,7 @@ static int xb_has_prefix(const char *s, const char *prefix)
 }
 
 /* "PATH" or "PATH?synchronous=MODE": the only option, so no general query parser. */
-static xb_err xb_registry_open_sqlite_url(const char *url, const char *path_and_query,
+static xb_err xb_registry_open_sqlite_url(const char *url, const char *path_and_query, int *was,
                                           xb_registry **out, xb_diag *d)
 {
     static const struct {
@@ -23,7 +24,7 @@ static xb_err xb_registry_open_sqlite_url(const char *url, const char *path_and_
                    {"synchronous=off", XB_SQ_SYNC_OFF}};
     const char *q = strchr(path_and_query, '?');
     if (q == NULL)
-        return xb_registry_sqlite_open(path_and_query, XB_SQ_SYNC_FULL, out, d);
+        return xb_registry_sqlite_open(path_and_query, XB_SQ_SYNC_FULL, was, out, d);
     size_t i = 0;
     while (i < sizeof options / sizeof options[0] && strcmp(q + 1, options[i].query) != 0)
         i++;
@@ -37,12 +38,19 @@ static xb_err xb_registry_open_sqlite_url(const char *url, const char *path_and_
     char *path = strndup(path_and_query, (size_t)(q - path_and_query));
     if (path == NULL)
         return xb_fail(d, XB_ERR_NOMEM, "out of memory opening the registry");
-    xb_err err = xb_registry_sqlite_open(path, options[i].sync, out, d);
+    xb_err err = xb_registry_sqlite_open(path, options[i].sync, was, out, d);
     free(path);
     return err;
 }
 
-xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
+static int xb_is_pg_url(const char *url)
+{
+    return xb_has_prefix(url, "postgresql://") || xb_has_prefix(url, "postgres://");
+}
+
+/* migrate: a PostgreSQL schema may be created or migrated (SQLite files always are). */
+static xb_err xb_registry_open_ex(const char *url, int migrate, int *was, xb_registry **out,
+                                  xb_diag *d)
 {
     if (out == NULL)
         return xb_fail(d, XB_ERR_INVALID_ARGUMENT, "registry: no output handle");
@@ -50,7 +58,7 @@ xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
     if (url == NULL || url[0] == '\0')
         return xb_fail(d, XB_ERR_CONFIG,
                        "no registry database URL (expected sqlite:PATH, e.g. "
-                       "sqlite:/var/lib/xboot/xboot.db)");
+                       "sqlite:/var/lib/xboot/xboot.db, or postgresql://HOST/DB)");
     if (xb_has_prefix(url, "sqlite:")) {
         const char *path = url + strlen("sqlite:");
         if (path[0] == '\0')
@@ -62,21 +70,47 @@ xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
                            "registry URL %s: use sqlite:PATH (e.g. sqlite:/var/lib/xboot/xboot.db "
                            "or sqlite:xboot.db), not sqlite://",
                            url);
-        return xb_registry_open_sqlite_url(url, path, out, d);
+        return xb_registry_open_sqlite_url(url, path, was, out, d);
     }
-    /* Other URLs may carry credentials (postgresql://user:password@host/db): only their scheme
-     * goes into a message, and so into a log. */
+    /* A PostgreSQL URL may carry a password: the backend shows it without userinfo and query. */
+    if (xb_is_pg_url(url))
+        return xb_registry_pg_open(url, migrate, was, out, d);
+    /* Other URLs may carry credentials too: only their scheme goes into a message. */
     int scheme_len = (int)strcspn(url, ":/@");
     if (scheme_len > 16)
         scheme_len = 16;
-    if (xb_has_prefix(url, "postgresql://") || xb_has_prefix(url, "postgres://"))
-        return xb_fail(d, XB_ERR_CONFIG,
-                       "registry URL %.*s://...: the PostgreSQL backend is not available in this "
-                       "build (supported: sqlite:PATH)",
-                       scheme_len, url);
     return xb_fail(d, XB_ERR_CONFIG,
-                   "registry URL %.*s:...: unknown scheme (supported: sqlite:PATH)", scheme_len,
-                   url);
+                   "registry URL %.*s:...: unknown scheme (supported: sqlite:PATH, "
+                   "postgresql://...)",
+                   scheme_len, url);
+}
+
+xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d)
+{
+    return xb_registry_open_ex(url, 0, NULL, out, d);
+}
+
+xb_err xb_registry_migrate(const char *url, int *from, int *to, xb_diag *d)
+{
+    xb_registry *r = NULL;
+    int was = 0;
+    xb_err err = xb_registry_open_ex(url, 1, &was, &r, d);
+    if (err != XB_OK)
+        return err;
+    if (from != NULL)
+        *from = was;
+    if (to != NULL)
+        *to = XB_REGISTRY_SCHEMA_VERSION;
+    xb_registry_close(r);
+    return XB_OK;
+}
+
+void xb_registry_url_shown(const char *url, char *out, size_t size)
+{
+    if (url != NULL && xb_is_pg_url(url))
+        xb_registry_pg_shown(url, out, size);
+    else
+        snprintf(out, size, "%s", url != NULL ? url : "");
 }
 
 void xb_registry_close(xb_registry *r)

@@ -1,6 +1,6 @@
 /* The device registry: which devices may enroll, and every certificate issued.
  *
- * One interface, several backends chosen by URL ("sqlite:PATH" now; "postgresql://" later).
+ * One interface, several backends chosen by URL ("sqlite:PATH", "postgresql://...").
  * A handle belongs to one thread/process; open one per worker. Every function returns an
  * xb_err and fills the xb_diag with a human message on failure. */
 #ifndef XB_REGISTRY_H
@@ -111,12 +111,26 @@ typedef struct xb_enroll_rules {
     int allow_reenroll; /* 1: an enrolled device may get further certificates */
 } xb_enroll_rules;
 
-/* Open (and create or migrate the schema of) the registry at url: "sqlite:PATH", optionally
+/* Open the registry at url: "sqlite:PATH" (its schema created or migrated), optionally
  * "sqlite:PATH?synchronous=off|normal|full" (default full; anything but full may lose the
  * last commits on power loss and exists to measure what durability costs, see
- * docs/PERFORMANCE.md). */
+ * docs/PERFORMANCE.md); or a libpq URI "postgresql://[user[:password]@]host[:port]/db[?...]"
+ * whose schema must be current (xb_registry_migrate). */
 xb_err xb_registry_open(const char *url, xb_registry **out, xb_diag *d);
 void xb_registry_close(xb_registry *r);
+
+/* The schema version this build reads and writes (the same number for every backend). */
+#define XB_REGISTRY_SCHEMA_VERSION 4
+
+/* Create or migrate the schema at url (xbootctl db migrate): *from (may be NULL) is the version
+ * found (0: none), *to the version now. A PostgreSQL database is only ever migrated so (its
+ * nodes must not race to migrate it under each other), under an advisory lock, in one
+ * transaction; opening it otherwise refuses a schema that is not current. SQLite files are
+ * also migrated by any open. */
+xb_err xb_registry_migrate(const char *url, int *from, int *to, xb_diag *d);
+
+/* url as logs and messages may show it: a PostgreSQL URL without user, password and query. */
+void xb_registry_url_shown(const char *url, char *out, size_t size);
 
 /* A cheap round trip: is the registry usable now? */
 xb_err xb_registry_ping(xb_registry *r, xb_diag *d);

@@ -59,7 +59,17 @@ struct xb_registry {
 /* SQLite's PRAGMA synchronous for the commits that release responses. */
 typedef enum xb_sq_sync { XB_SQ_SYNC_FULL, XB_SQ_SYNC_NORMAL, XB_SQ_SYNC_OFF } xb_sq_sync;
 
-/* path: what follows "sqlite:" in the URL (without the ?query), non-empty. */
-xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, xb_registry **out, xb_diag *d);
+/* path: what follows "sqlite:" in the URL (without the ?query), non-empty. The file's schema
+ * is created or migrated on open; *was_version (may be NULL) is the version found. */
+xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, int *was_version,
+                               xb_registry **out, xb_diag *d);
+
+/* url: a libpq connection URI (postgresql:// or postgres://). migrate: create or migrate the
+ * schema (xbootctl db migrate); otherwise a schema that is not current is refused.
+ * *was_version (may be NULL) is the version found. */
+xb_err xb_registry_pg_open(const char *url, int migrate, int *was_version, xb_registry **out,
+                           xb_diag *d);
+/* The URL without user, password and query, for logs and messages. */
+void xb_registry_pg_shown(const char *url, char *out, size_t size);
 
 #endif

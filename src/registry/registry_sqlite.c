@@ -19,7 +19,7 @@
 
 #include "xb_util.h"
 
-#define XB_SQ_SCHEMA_VERSION 4
+#define XB_SQ_SCHEMA_VERSION XB_REGISTRY_SCHEMA_VERSION
 #define XB_SQ_BUSY_TIMEOUT_MS 5000
 /* How long a writer naps while another holds the write lock. SQLite's own busy_timeout naps
  * 1, 2, 5, 10... ms, far longer than a group commit holds the lock (~0.2 ms): two workers
@@ -362,13 +362,14 @@ static xb_err xb_sq_migrate_from(xb_sq *s, int version, xb_diag *d)
 /* Create the schema if the file is new, or bring an older one up to date. Runs at every open,
  * in every worker, so the common case (already current) takes no write lock, and the work
  * re-checks the version under the lock in case another worker (or xbootctl) did it first. */
-static xb_err xb_sq_migrate(xb_sq *s, xb_diag *d)
+static xb_err xb_sq_migrate(xb_sq *s, int *found, xb_diag *d)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
         return xb_sq_fail(s, d, "cannot read the schema version");
     int version = 0;
     xb_err err = xb_sq_read_version(s, st, &version, d);
+    *found = version;
     if (err == XB_OK)
         err = xb_sq_version_check(s, version, d);
     if (err != XB_OK || version == XB_SQ_SCHEMA_VERSION) {
@@ -378,6 +379,8 @@ static xb_err xb_sq_migrate(xb_sq *s, xb_diag *d)
     err = xb_sq_exec(s, "BEGIN IMMEDIATE", d, "cannot start the schema transaction");
     if (err == XB_OK)
         err = xb_sq_read_version(s, st, &version, d);
+    if (err == XB_OK)
+        *found = version; /* another connection may have migrated it meanwhile */
     if (err == XB_OK)
         err = xb_sq_version_check(s, version, d);
     if (err == XB_OK)
@@ -413,8 +416,10 @@ static void xb_sq_close(xb_registry *r)
 
 static const xb_registry_ops xb_sq_ops;
 
-xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, xb_registry **out, xb_diag *d)
+xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, int *was_version,
+                               xb_registry **out, xb_diag *d)
 {
+    int found = 0;
     xb_err err = xb_sq_create_private(path, d);
     if (err != XB_OK)
         return err;
@@ -438,13 +443,15 @@ xb_err xb_registry_sqlite_open(const char *path, xb_sq_sync sync, xb_registry **
     sqlite3_extended_result_codes(s->db, 1);
     err = xb_sq_configure(s, d);
     if (err == XB_OK)
-        err = xb_sq_migrate(s, d);
+        err = xb_sq_migrate(s, &found, d);
     if (err == XB_OK)
         err = xb_sq_prepare_all(s, d);
     if (err != XB_OK) {
         xb_sq_close(&s->base);
         return err;
     }
+    if (was_version != NULL)
+        *was_version = found;
     *out = &s->base;
     return XB_OK;
 }

@@ -235,9 +235,11 @@ int main(int argc, char **argv)
                 "Use only for development.");
     if (dm.cfg->listen[0] == '\0')
         xb_warn("HTTPS is off: serving plain HTTP only");
+    char registry_shown[256]; /* without a password or query */
+    xb_registry_url_shown(dm.cfg->registry_db, registry_shown, sizeof registry_shown);
     xb_info("xbootd %s started: %d worker(s), registry %s, validity %d days%s", XBOOT_VERSION,
-            dm.workers, strncmp(dm.cfg->registry_db, "sqlite:", 7) == 0 ? "sqlite" : "remote",
-            dm.cfg->validity_days, dm.cfg->api_key[0] ? ", function key required" : "");
+            dm.workers, registry_shown, dm.cfg->validity_days,
+            dm.cfg->api_key[0] ? ", function key required" : "");
     int rc = xb_supervise(&dm);
     for (int i = 0; i < dm.workers; i++) {
         if (dm.https_fds[i] >= 0)

@@ -50,9 +50,14 @@ check_fails_edit "unknown registry scheme" "mysql|scheme|unsupported|unknown" 's
 check_fails_edit "missing TLS certificate" "tls_cert" 's|^tls_cert = .*|tls_cert = ca/nope.pem|'
 # A registry URL may hold a password: it never reaches the output.
 xb_write_config
-out=$(XBOOT_REGISTRY_DB='postgresql://xboot:hunter2@db.example/xboot' "$XB_BIN/xbootd" --check -c "$CONF" 2>&1); rc=$?
-xb_eq "--check registry URL with a password: exit 1 (no such backend yet)" "$rc" 1
+# Port 1 of this host refuses: the check fails naming the server, never the password.
+out=$(XBOOT_REGISTRY_DB='postgresql://xboot:hunter2@127.0.0.1:1/xboot?application_name=q' \
+  "$XB_BIN/xbootd" --check -c "$CONF" 2>&1); rc=$?
+xb_eq "--check registry URL with a password, server down: exit 1" "$rc" 1
 xb_lacks "--check registry URL with a password: the password is not printed" "$out" "hunter2"
+xb_lacks "--check registry URL with a password: nor its query" "$out" "application_name"
+xb_contains "--check registry URL with a password: names the server" "$out" \
+  "postgresql://127.0.0.1:1/xboot"
 out=$("$XB_BIN/xbootd" --check -c "$XB_TMP/no-such.conf" 2>&1); rc=$?
 xb_eq "--check missing config file: exit 1" "$rc" 1
 xb_contains "--check missing config file: names it" "$out" "no-such.conf"
