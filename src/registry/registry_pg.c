@@ -539,6 +539,13 @@ xb_err xb_registry_pg_open(const char *url, int migrate, int *was_version, xb_re
     s->was_version = -1;
     xb_pg_shown(url, s->shown, sizeof s->shown);
     xb_err err = xb_pg_connect(s, d);
+    /* A server that cannot be reached now is no reason to fail: the handle connects on first
+     * use, like after any outage. An xbootd worker restarted while the database is down then
+     * serves 503s and recovers with it, instead of exiting until the supervisor gives up.
+     * (xbootd's start checks with a ping, so it still refuses to start without a database.)
+     * A schema that is not current, or db migrate, fails here. */
+    if (err == XB_ERR_REGISTRY && !migrate && s->conn == NULL)
+        err = XB_OK;
     if (err != XB_OK) {
         xb_pg_close(&s->base);
         return err;

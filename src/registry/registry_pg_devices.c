@@ -31,20 +31,23 @@ typedef struct xb_pg_add {
     time_t now;
 } xb_pg_add;
 
-static xb_err xb_pg_insert_device(xb_pg *s, xb_pg_add *a, size_t i, xb_diag *d)
+#define XB_PG_ADD_PER_SYNC 1000
+
+static void xb_pg_device_params(const xb_pg_add *a, size_t i, xb_pg_params *p)
 {
     const xb_device_spec *dev = &a->devices[i];
-    xb_pg_params p = {0};
-    xb_pg_text(&p, dev->reg_id);
-    xb_pg_int(&p, (long long)a->now);
-    xb_pg_bytea(&p, dev->secret_sha256, XB_SECRET_HASH_LEN);
-    xb_pg_opt_text(&p, dev->group);
-    char state[6];
-    PGresult *r = NULL;
-    xb_err err = xb_pg_run(s, XB_PG_DEVICE_INSERT, &p, &r, state, d, "cannot add a device");
-    PQclear(r);
-    if (err == XB_OK)
-        return XB_OK;
+    memset(p, 0, sizeof *p);
+    xb_pg_text(p, dev->reg_id);
+    xb_pg_int(p, (long long)a->now);
+    xb_pg_bytea(p, dev->secret_sha256, XB_SECRET_HASH_LEN);
+    xb_pg_opt_text(p, dev->group);
+}
+
+/* Why device i was refused, from its statement's SQLSTATE and message. */
+static xb_err xb_pg_add_refused(xb_pg *s, const xb_pg_add *a, size_t i, const char *state,
+                                const char *reason, xb_diag *d)
+{
+    const xb_device_spec *dev = &a->devices[i];
     if (strcmp(state, "23505") == 0) /* unique_violation */
         return xb_fail(d, XB_ERR_EXISTS,
                        xb_pg_listed_before(a->devices, i) ? "device %s is listed twice"
@@ -53,20 +56,74 @@ static xb_err xb_pg_insert_device(xb_pg *s, xb_pg_add *a, size_t i, xb_diag *d)
     if (strcmp(state, "23503") == 0) /* foreign_key_violation */
         return xb_fail(d, XB_ERR_NOT_FOUND, "device %s: group %s does not exist", dev->reg_id,
                        dev->group);
-    return err;
+    return xb_pg_fail(s, d, "cannot add a device", reason);
+}
+
+/* Up to XB_PG_ADD_PER_SYNC inserts from *sent on, pipelined (libpq pipeline mode): sent
+ * without waiting for each answer, so a factory list costs one round trip per thousand
+ * devices, not one per device. The first refused insert makes the server skip the rest of the
+ * segment; its index goes to a->bad. */
+static xb_err xb_pg_add_segment(xb_pg *s, xb_pg_add *a, size_t *sent, xb_diag *d)
+{
+    size_t first = *sent,
+           end = first + XB_PG_ADD_PER_SYNC < a->n ? first + XB_PG_ADD_PER_SYNC : a->n;
+    char name[16];
+    snprintf(name, sizeof name, "x%d", XB_PG_DEVICE_INSERT);
+    for (size_t i = first; i < end; i++) {
+        xb_pg_params p;
+        xb_pg_device_params(a, i, &p);
+        if (!PQsendQueryPrepared(s->conn, name, p.n, p.values, p.lengths, p.formats, 0))
+            return xb_pg_fail(s, d, "cannot add devices", PQerrorMessage(s->conn));
+    }
+    if (!PQpipelineSync(s->conn))
+        return xb_pg_fail(s, d, "cannot add devices", PQerrorMessage(s->conn));
+    *sent = end;
+    /* Each insert yields one result (then a NULL), the segment ends with the sync's. */
+    xb_err err = XB_OK;
+    size_t i = first;
+    int nulls = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(s->conn);
+        if (r == NULL) {
+            if (PQstatus(s->conn) == CONNECTION_BAD || ++nulls > 2)
+                return err != XB_OK
+                           ? err
+                           : xb_pg_fail(s, d, "cannot add devices", PQerrorMessage(s->conn));
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return err;
+        }
+        if (st == PGRES_FATAL_ERROR && err == XB_OK) {
+            const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            char reason[200];
+            snprintf(reason, sizeof reason, "%.*s", (int)strcspn(PQresultErrorMessage(r), "\n"),
+                     PQresultErrorMessage(r));
+            a->bad = i < a->n ? i : a->n - 1;
+            err = xb_pg_add_refused(s, a, a->bad, code != NULL ? code : "", reason, d);
+        }
+        PQclear(r);
+        i++;
+    }
 }
 
 static xb_err xb_pg_add_body(xb_pg *s, void *ctx, xb_diag *d)
 {
     xb_pg_add *a = ctx;
-    for (size_t i = 0; i < a->n; i++) {
-        xb_err err = xb_pg_insert_device(s, a, i, d);
-        if (err != XB_OK) {
-            a->bad = i;
-            return err;
-        }
-    }
-    return XB_OK;
+    if (!PQenterPipelineMode(s->conn))
+        return xb_pg_fail(s, d, "cannot add devices", PQerrorMessage(s->conn));
+    xb_err err = XB_OK;
+    size_t sent = 0;
+    while (err == XB_OK && sent < a->n)
+        err = xb_pg_add_segment(s, a, &sent, d);
+    if (!PQexitPipelineMode(s->conn) && err == XB_OK)
+        err = xb_pg_fail(s, d, "cannot add devices", PQerrorMessage(s->conn));
+    if (PQstatus(s->conn) == CONNECTION_BAD)
+        s->lost = 1;
+    return err;
 }
 
 xb_err xb_pg_device_add_many(xb_registry *r, const xb_device_spec *devices, size_t n, size_t *bad,
