@@ -7,16 +7,19 @@
 # CLI then checks the registry holds N devices. The target: <= 60 s at 1,000,000. The IDs are
 # in ascending order, as a factory's serial numbers would be; --shuffle puts the lines in a
 # random (but repeatable) order, so that every insert lands on a random page of the ID index.
-# Usage: bench/device-import.sh [--rows N] [--build DIR] [--shuffle]
+# --db postgresql://... imports into that PostgreSQL database instead of a fresh SQLite file: it
+# must be empty and migrated (xbootctl db migrate), and psql counts the rows.
+# Usage: bench/device-import.sh [--rows N] [--build DIR] [--shuffle] [--db postgresql://...]
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-N=1000000 BUILD=$ROOT/build SHUFFLE=0
+N=1000000 BUILD=$ROOT/build SHUFFLE=0 PG_URL="" 
 while [ $# -gt 0 ]; do
   case "$1" in
     --rows) shift; N=${1:-} ;;
     --build) shift; BUILD=${1:-} ;;
     --shuffle) SHUFFLE=1 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --db) shift; PG_URL=${1:-} ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -26,10 +29,19 @@ case "$N" in ''|*[!0-9]*) echo "--rows: a number" >&2; exit 2 ;; esac
 [ "$N" -ge 1 ] && [ "$N" -le 2000000 ] || { echo "--rows: 1..2000000" >&2; exit 2; }
 CTL=$BUILD/xbootctl
 [ -x "$CTL" ] || { echo "no $CTL: build first (or --build DIR)" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 (the CLI) is missing" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/xboot-import-bench.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 DB="sqlite:$TMP/x.db"
+case "$PG_URL" in
+  '') command -v sqlite3 >/dev/null || { echo "sqlite3 (the CLI) is missing" >&2; exit 1; } ;;
+  postgresql://*|postgres://*) DB=$PG_URL
+    command -v psql >/dev/null || { echo "psql is missing" >&2; exit 1; } ;;
+  *) echo "--db: a postgresql:// URL" >&2; exit 2 ;;
+esac
+# One query against the registry the import went to.
+query() {
+  if [ -n "$PG_URL" ]; then psql "$PG_URL" -tAq -c "$1"; else sqlite3 "$TMP/x.db" "$1"; fi
+}
 
 "$CTL" group add bench-line --db "$DB" >/dev/null 2>&1 || exit 1
 # IDs like a factory's serial numbers, every fourth one a MAC address; hashes are random hex
@@ -63,12 +75,15 @@ end=$(date +%s.%N)
 tv() { sed -n "s/.*$1: *//p" "$TMP/time.txt" 2>/dev/null; }
 rss=$(tv 'Maximum resident set size (kbytes)')
 user=$(tv 'User time (seconds)') sys=$(tv 'System time (seconds)')
-rows=$(sqlite3 "$TMP/x.db" 'SELECT count(*) FROM devices')
-secrets=$(sqlite3 "$TMP/x.db" 'SELECT count(*) FROM devices WHERE secret_sha256 IS NOT NULL')
-members=$(sqlite3 "$TMP/x.db" "SELECT count(*) FROM devices WHERE group_name = 'bench-line'")
-printf 'rows=%d order=%s csv_bytes=%d db_bytes=%d devices=%d secrets=%d members=%d ' \
+rows=$(query 'SELECT count(*) FROM devices')
+secrets=$(query 'SELECT count(*) FROM devices WHERE secret_sha256 IS NOT NULL')
+members=$(query "SELECT count(*) FROM devices WHERE group_name = 'bench-line'")
+if [ -n "$PG_URL" ]; then db_bytes=$(query 'SELECT pg_database_size(current_database())')
+else db_bytes=$(stat -c %s "$TMP/x.db"); fi
+printf 'registry=%s rows=%d order=%s csv_bytes=%d db_bytes=%d devices=%d secrets=%d members=%d ' \
+  "$([ -n "$PG_URL" ] && echo postgresql || echo sqlite)" \
   "$N" "$([ "$SHUFFLE" = 1 ] && echo random || echo ascending)" \
-  "$(stat -c %s "$TMP/devices.csv")" "$(stat -c %s "$TMP/x.db")" "$rows" "$secrets" "$members"
+  "$(stat -c %s "$TMP/devices.csv")" "$db_bytes" "$rows" "$secrets" "$members"
 printf 'peak_rss_kib=%s user_s=%s sys_s=%s seconds=%.3f\n' "${rss:-?}" "${user:-?}" "${sys:-?}" \
   "$(echo "$end - $start" | bc)"
 [ "$rows" -eq "$N" ]
