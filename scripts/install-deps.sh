@@ -18,6 +18,10 @@ PACKAGES=(
   # CA keys in a PKCS#11 token: p11-kit's pkcs11.h and URI parser (build), SoftHSM2 as the
   # tests' token and pkcs11-tool (opensc) to inspect it
   libp11-kit-dev softhsm2 opensc
+  # The PostgreSQL registry backend: libpq to build it, and a server and psql for the e2e suite,
+  # which runs against a private throwaway cluster (tests/e2e/lib.sh, XB_BACKEND=postgresql;
+  # initdb and pg_ctl live in /usr/lib/postgresql/15/bin, off PATH)
+  postgresql-15 postgresql-client-15 libpq-dev
 )
 
 for group in "$@"; do
@@ -45,5 +49,14 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own PostgreSQL cluster on a free port; the system "main" cluster that
+# postgresql-common would create and start on install would only hold port 5432 and run as a
+# service nobody uses. Tell it not to, before it is installed (its postinst reads this file);
+# an existing file is the administrator's and is left alone.
+if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed" &&
+  [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

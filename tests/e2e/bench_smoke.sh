@@ -23,8 +23,8 @@ jv() {
   [ "$(wc -l <"$XB_TMP/$1.json")" = 1 ] || { echo invalid; return; }
   jq -r "$2" "$XB_TMP/$1.json" 2>/dev/null || echo invalid
 }
-rows_like() { sqlite3 "$XB_DB" "select count(*) from certificates where reg_id like '$1-%';"; }
-keys_like() { sqlite3 "$XB_DB" "select count(distinct pubkey_sha256) from certificates where reg_id like '$1-%';"; }
+rows_like() { xb_sql "select count(*) from certificates where reg_id like '$1-%';"; }
+keys_like() { xb_sql "select count(distinct pubkey_sha256) from certificates where reg_id like '$1-%';"; }
 
 # A run that should succeed completely: COUNT timed enrollments in MODE with prefix PREFIX,
 # ROWS certificates in the registry for that prefix (warm-up included).
@@ -60,16 +60,16 @@ xb_eq "--concurrency 0 is a usage error" "$?" 2
 
 # ---- keep-alive connections, with a warm-up and idle connections on the side ----
 bench reuse --reuse-connection --concurrency 8 --count 300 --warmup 10 --duration 60 \
-  --register "sqlite:$XB_DB" --verify-sample 20 --id-prefix smoke-reuse --cpu-pid "$XB_PID" \
+  --register "$XB_DB_URL" --verify-sample 20 --id-prefix smoke-reuse --cpu-pid "$XB_PID" \
   --idle-connections 4
 check_good_run reuse reuse 300 smoke-reuse 310
 xb_eq "reuse: warm-up IDs come first" \
-  "$(sqlite3 "$XB_DB" "select count(*) from certificates where reg_id in ('smoke-reuse-0','smoke-reuse-9')")" 2
+  "$(xb_sql "select count(*) from certificates where reg_id in ('smoke-reuse-0','smoke-reuse-9')")" 2
 xb_eq "reuse: idle_open is within 0..4" "$(jv reuse '.idle_open >= 0 and .idle_open <= 4')" true
 
 # ---- a new connection (full handshake) per enrollment ----
 bench new --new-connection --concurrency 8 --count 100 --duration 60 \
-  --register "sqlite:$XB_DB" --verify-sample 20 --id-prefix smoke-new --cpu-pid "$XB_PID"
+  --register "$XB_DB_URL" --verify-sample 20 --id-prefix smoke-new --cpu-pid "$XB_PID"
 check_good_run new new 100 smoke-new 100
 
 # ---- errors are errors: unregistered devices ----

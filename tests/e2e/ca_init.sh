@@ -2,6 +2,7 @@
 # `xbootctl ca init` writes a usable hierarchy in one step: keys 0600, an intermediate that can
 # sign device certificates and nothing below them, a chain in the right order, and a TLS
 # certificate for localhost; it never overwrites an existing CA.
+# registry: none (ca init only: run once, not once per registry backend)
 . "$(dirname "$0")/lib.sh"
 
 for kt in ec-p256 ec-p384 rsa-2048 rsa-3072; do

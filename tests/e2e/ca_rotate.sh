@@ -79,7 +79,7 @@ xb_contains "ca rotate: a new generation in the name" \
 
 # ---- every certificate of the load, through its own signing CA ----
 mkdir -p "$XB_TMP/certs"
-sqlite3 "$XB_DB" "select serial || ' ' || hex(der) from certificates;" | "$XB_PYTHON" -c '
+xb_sql "select serial || ' ' || $(xb_sql_hex der) from certificates;" | "$XB_PYTHON" -c '
 import sys, binascii, ssl
 out = sys.argv[1]
 for line in sys.stdin:

@@ -4,7 +4,7 @@
 # the statuses, the --device filter, the PEM a device received, and the exit codes.
 . "$(dirname "$0")/lib.sh"
 
-ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
+ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL" 2>"$XB_TMP/err"; }
 err() { cat "$XB_TMP/err"; }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 fingerprint() { openssl x509 -noout -fingerprint -sha256 "$@" | cut -d= -f2; }

@@ -45,14 +45,19 @@ verifies() { # verifies "what": the last answer's certificate chains to the root
   xb_check "$1: openssl verify" openssl verify -CAfile "$ROOT" -untrusted "$XB_TMP/chain.pem" \
     -purpose sslclient "$XB_TMP/got.pem"
 }
-row() { sqlite3 "$XB_DB" "select source || ' ' || ifnull(group_name, '-') from devices where reg_id = '$1';"; }
+row() { xb_sql "select source || ' ' || coalesce(group_name, '-') from devices where reg_id = '$1';"; }
 
 # ---- per-device secret ----
 out=$(xb_ctl device add s-1 --secret 2>"$XB_TMP/err")
 secret=$(awk '{print $NF}' <<<"$out")
 xb_check "device add --secret prints a 44-character base64 secret" \
   grep -Eq '^[A-Za-z0-9+/]{43}=$' <<<"$secret"
-xb_check "the secret is not in the registry file" bash -c "! grep -qaF -- '$secret' '$XB_DB'"
+if xb_backend_is sqlite; then
+  xb_check "the secret is not in the registry file" bash -c "! grep -qaF -- '$secret' '$XB_DB'"
+else # the cluster's files (tables and WAL) and every row of the registry
+  xb_check "the secret is not in the registry's files" bash -c "! grep -rqaF -- '$secret' '$XB_PG_DATA'"
+  xb_lacks "the secret is not in the registry" "$(xb_db_dump)" "$secret"
+fi
 xb_csr ec-p256 s-1 "$XB_TMP/s1"
 post s-1 "$XB_TMP/s1.der"
 expect_401 "secret device, no credential" s-1 "credentials required"

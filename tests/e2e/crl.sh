@@ -8,7 +8,7 @@
 # without it they name none.
 . "$(dirname "$0")/lib.sh"
 
-ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
+ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL" 2>"$XB_TMP/err"; }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f'; }
 serial_upper() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 # get_crl FILE: GET /crl into FILE (DER); sets XB_STATUS and XB_HEADERS.
@@ -89,14 +89,14 @@ xb_eq "xbootctl crl without --out: usage error (2)" "$?" 2
 # ---- device disable --revoke, with the CA: the CRL is signed by xbootctl at once ----
 enroll dev-c
 cp "$XB_TMP/dev-c.pem" "$XB_TMP/dev-c1.pem"
-sqlite3 "$XB_DB" "update devices set enrolled_at = NULL where reg_id = 'dev-c';" # a second one
+xb_sql "update devices set enrolled_at = NULL where reg_id = 'dev-c';" # a second one
 enroll dev-c
 out=$(ctl device disable dev-c --revoke --ca "$XB_TMP/ca" --next-update-hours 6); rc=$?
 xb_eq "device disable --revoke --ca: exit 0" "$rc" 0
 xb_contains "... revoked both certificates" "$out" "dev-c: disabled, 2 certificates revoked (cessationOfOperation)"
 xb_contains "... and signed the CRL" "$out" "signed"
-xb_eq "... the device is disabled" "$(sqlite3 "$XB_DB" "select enabled from devices where reg_id='dev-c';")" 0
-xb_eq "... no certificate of it unrevoked" "$(sqlite3 "$XB_DB" "select count(*) from certificates where reg_id='dev-c' and revoked_at is null;")" 0
+xb_eq "... the device is disabled" "$(xb_sql "select enabled from devices where reg_id='dev-c';")" 0
+xb_eq "... no certificate of it unrevoked" "$(xb_sql "select count(*) from certificates where reg_id='dev-c' and revoked_at is null;")" 0
 ctl crl --out "$XB_TMP/c3.der" >/dev/null
 get_crl "$XB_TMP/c3get.der"
 xb_check "GET /crl serves the CRL xbootctl signed (no second signature)" cmp -s "$XB_TMP/c3.der" "$XB_TMP/c3get.der"

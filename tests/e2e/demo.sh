@@ -3,6 +3,8 @@
 # device enrolls through libxboot, its telemetry reaches the subscriber through mosquitto over
 # mutual TLS, a second run reuses the stored certificate, the ACL refuses another device's
 # topic, and nothing is left running.
+# registry: none (scripts/demo.sh makes its own SQLite registry in its scratch directory; the
+# harness's backend does not reach it)
 . "$(dirname "$0")/lib.sh"
 
 src=$(cd "$XB_FIXTURES/../.." && pwd)

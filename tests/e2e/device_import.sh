@@ -4,13 +4,14 @@
 # group add / derive / list, with group keys checked against openssl's HMAC.
 . "$(dirname "$0")/lib.sh"
 
-ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
+ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL" 2>"$XB_TMP/err"; }
 err() { cat "$XB_TMP/err"; }
-dump() { sqlite3 "$XB_DB" .dump; }
+# The whole registry: SQLite's .dump (schema too); every row of every table on PostgreSQL.
+dump() { if xb_backend_is sqlite; then sqlite3 "$XB_DB" .dump; else xb_db_dump; fi; }
 field() { ctl device show "$1" | sed -n "s/^$2: *//p"; } # field ID NAME: one line of device show
 state() { ctl device list | awk -v id="$1" '$1 == id { print $2 }'; }
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-stored_hash() { sqlite3 "$XB_DB" "SELECT lower(hex(secret_sha256)) FROM devices WHERE reg_id = '$1'"; }
+stored_hash() { xb_sql "SELECT lower($(xb_sql_hex secret_sha256)) FROM devices WHERE reg_id = '$1'"; }
 
 # ---- groups ----
 out=$(ctl group add line-1); rc=$?
@@ -18,7 +19,7 @@ xb_eq "group add: exit 0" "$rc" 0
 gkey=$(tail -n1 <<<"$out")
 xb_eq "group add: the last line is the key, 64 bytes of base64" "$(printf '%s' "$gkey" | base64 -d | wc -c)" 64
 hexkey=$(printf '%s' "$gkey" | base64 -d | od -An -tx1 | tr -d ' \n')
-groupkey() { sqlite3 "$XB_DB" "SELECT lower(hex(key)) FROM groups WHERE name = '$1'"; }
+groupkey() { xb_sql "SELECT lower($(xb_sql_hex key)) FROM groups WHERE name = '$1'"; }
 xb_eq "group add: the key printed is the key stored" "$(groupkey line-1)" "$hexkey"
 ctl group add line-1 >/dev/null; rc=$?
 xb_eq "group add of an existing group: exit 1" "$rc" 1
@@ -57,10 +58,17 @@ xb_check "device add --secret: each device its own secret" test "$secret" != "$s
 xb_eq "device show: credential secret" "$(field sec-1 credential)" secret
 xb_eq "device show: no group" "$(field sec-1 group)" ""
 xb_eq "the registry keeps the secret's SHA-256" "$(stored_hash sec-1)" "$(sha256 "$secret")"
-xb_check "the secret is in no registry file" sh -c "! grep -qF -- '$secret' '$XB_DB'*"
-# Nor its 32 bytes, base64-decoded: look for their hex in the hex of the files.
-xb_lacks "nor its bytes" "$(cat "$XB_DB"* | od -An -tx1 -v | tr -d ' \n')" \
-  "$(printf '%s' "$secret" | base64 -d | od -An -tx1 | tr -d ' \n')"
+if xb_backend_is sqlite; then
+  xb_check "the secret is in no registry file" sh -c "! grep -qF -- '$secret' '$XB_DB'*"
+  # Nor its 32 bytes, base64-decoded: look for their hex in the hex of the files.
+  xb_lacks "nor its bytes" "$(cat "$XB_DB"* | od -An -tx1 -v | tr -d ' \n')" \
+    "$(printf '%s' "$secret" | base64 -d | od -An -tx1 | tr -d ' \n')"
+else
+  xb_check "the secret is in no registry file" sh -c "! grep -rqaF -- '$secret' '$XB_PG_DATA'"
+  # Nor its 32 bytes, base64-decoded: look for their hex in every row (BLOBs dumped as hex).
+  xb_lacks "nor its bytes" "$(xb_db_dump | tr 'A-F' 'a-f')" \
+    "$(printf '%s' "$secret" | base64 -d | od -An -tx1 | tr -d ' \n')"
+fi
 
 before=$(dump)
 ctl device add --secret --group line-1 both-1 >/dev/null; rc=$?
@@ -99,7 +107,7 @@ xb_eq "import a good file: says how many" "$out" "imported 5 devices from $XB_TM
 for id in imp-plain imp-hash IMP-Hash2 00:aa:bb:cc:dd:ee imp-grp2; do
   xb_eq "device list: $id allowed" "$(state "$id")" allowed
 done
-xb_eq "the header is not a device" "$(sqlite3 "$XB_DB" "SELECT count(*) FROM devices WHERE reg_id = 'id'")" 0
+xb_eq "the header is not a device" "$(xb_sql "SELECT count(*) FROM devices WHERE reg_id = 'id'")" 0
 # A spreadsheet's "CSV UTF-8" starts with a byte order mark: the header is still recognised.
 printf '\xef\xbb\xbfid,credential\r\nimp-bom\r\n' >"$XB_TMP/bom.csv"
 ctl device import "$XB_TMP/bom.csv" >/dev/null
@@ -118,8 +126,13 @@ xb_eq "imported rows are allowlist rows" "$(field imp-hash source)" allowlist
 awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "bulk-%d,sha256:%064x\n", i, i }' >"$XB_TMP/bulk.csv"
 ctl device import "$XB_TMP/bulk.csv" >/dev/null; rc=$?
 xb_eq "import 3000 lines: exit 0" "$rc" 0
-xb_eq "import 3000 lines: every hash is its line's" "$(sqlite3 "$XB_DB" "SELECT count(*) FROM devices \
-  WHERE reg_id LIKE 'bulk-%' AND hex(secret_sha256) = printf('%064X', CAST(substr(reg_id, 6) AS INTEGER))")" 3000
+if xb_backend_is sqlite; then
+  hash_is_line="hex(secret_sha256) = printf('%064X', CAST(substr(reg_id, 6) AS INTEGER))"
+else
+  hash_is_line="upper(encode(secret_sha256, 'hex')) = lpad(upper(to_hex(substr(reg_id, 6)::bigint)), 64, '0')"
+fi
+xb_eq "import 3000 lines: every hash is its line's" "$(xb_sql "SELECT count(*) FROM devices \
+  WHERE reg_id LIKE 'bulk-%' AND $hash_is_line")" 3000
 
 # ---- device import: bad files change nothing and name the first bad line ----
 bad_import() { # bad_import WHAT LINE MESSAGE: import $XB_TMP/bad.csv, expect FILE:LINE
@@ -185,12 +198,22 @@ xb_eq "import without a file: exit 2" "$rc" 2
 ctl device import "$XB_TMP/good.csv" "$XB_TMP/bulk.csv" >/dev/null; rc=$?
 xb_eq "import of two files: exit 2" "$rc" 2
 printf 'new-1\nbad id\n' >"$XB_TMP/bad.csv"
-"$XB_BIN/xbootctl" device import "$XB_TMP/bad.csv" --db "sqlite:$XB_TMP/new.db" 2>/dev/null; rc=$?
-xb_eq "a bad file into a new registry: exit 1" "$rc" 1
-xb_check "and the registry file is not created" test ! -e "$XB_TMP/new.db"
+if xb_backend_is sqlite; then
+  "$XB_BIN/xbootctl" device import "$XB_TMP/bad.csv" --db "sqlite:$XB_TMP/new.db" 2>/dev/null; rc=$?
+  xb_eq "a bad file into a new registry: exit 1" "$rc" 1
+  xb_check "and the registry file is not created" test ! -e "$XB_TMP/new.db"
+else # an empty database, never migrated: refused, and no schema is made in it
+  new_url=$(xb_pg_new_db new_registry)
+  "$XB_BIN/xbootctl" device import "$XB_TMP/bad.csv" --db "$new_url" 2>/dev/null; rc=$?
+  xb_eq "a bad file into a new registry: exit 1" "$rc" 1
+  xb_eq "and no table is created in it" \
+    "$("$XB_PG_BIN/psql" -X -tAq "$new_url" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+fi
 
 # A registry that stays locked (another writer holds it past the busy timeout): the import
-# fails as a whole, and no line is blamed for it.
+# fails as a whole, and no line is blamed for it. SQLite only: its busy timeout and message
+# (a PostgreSQL writer waits for a lock instead).
+if xb_backend_is sqlite; then
 mkfifo "$XB_TMP/sql"
 sqlite3 "$XB_DB" <"$XB_TMP/sql" >"$XB_TMP/holder.out" 2>&1 &
 holder=$!
@@ -206,7 +229,8 @@ wait "$holder" 2>/dev/null
 xb_eq "a locked registry: exit 1" "$rc" 1
 xb_contains "a locked registry: says so" "$(err)" "database is locked; nothing imported from $XB_TMP/new.csv"
 xb_lacks "a locked registry: blames no line" "$(err)" "new.csv:"
-xb_eq "a locked registry: nothing imported" "$(sqlite3 "$XB_DB" "SELECT count(*) FROM devices WHERE reg_id LIKE 'new-%'")" 0
+xb_eq "a locked registry: nothing imported" "$(xb_sql "SELECT count(*) FROM devices WHERE reg_id LIKE 'new-%'")" 0
+fi
 
 # ---- states ----
 ctl device disable imp-plain >/dev/null

@@ -153,14 +153,7 @@ xb_eq "RSA-PSS device: one row" "$(xb_cert_rows dev-pss)" 1
 # recorded; the commit refuses the second, which then gets the first one's certificate.
 xb_csr ec-p256 dev-race "$XB_TMP/race"
 xb_enroll_body dev-race "$XB_TMP/race.der" >"$XB_TMP/race.json"
-"$XB_PYTHON" - "$XB_DB" "$XB_TMP/locked" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()
-time.sleep(2)  # shorter than xbootd's 5 s busy timeout
-db.execute("ROLLBACK")
-PY
+xb_db_lock 2 "$XB_TMP/locked" & # 2 s: shorter than xbootd's 5 s busy timeout
 locker=$!
 for i in $(seq 1 100); do [ -e "$XB_TMP/locked" ] && break; sleep 0.1; done
 pids=()
@@ -175,7 +168,7 @@ xb_eq "overtaken retry: the same serial" "$(jq -r .Serial "$XB_TMP/race-1.out")"
 xb_eq "overtaken retry: the same certificate" "$(jq -r .Certificate "$XB_TMP/race-1.out")" "$(jq -r .Certificate "$XB_TMP/race-2.out")"
 xb_eq "overtaken retry: one row" "$(xb_cert_rows dev-race)" 1
 xb_eq "overtaken retry: the row is the answered certificate" \
-  "$(sqlite3 "$XB_DB" "select serial from certificates where reg_id='dev-race'")" "$(jq -r .Serial "$XB_TMP/race-1.out")"
+  "$(xb_sql "select serial from certificates where reg_id='dev-race'")" "$(jq -r .Serial "$XB_TMP/race-1.out")"
 replays=$((replays + 1))
 
 # ---- (6) metrics ----

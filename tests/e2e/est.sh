@@ -32,7 +32,7 @@ p7_certs() { base64 -d <"$XB_TMP/resp.json" | openssl pkcs7 -inform DER -print_c
 ncerts() { grep -c 'BEGIN CERTIFICATE' "$1"; }
 cert_cn() { openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//'; }
 serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//'; }
-current_serial() { sqlite3 "$XB_DB" "select serial from certificates where reg_id='$1' order by issued_at desc, rowid desc limit 1;" | sed 's/^0*//'; }
+current_serial() { xb_sql "select serial from certificates where reg_id='$1' order by issued_at desc, $(xb_sql_insert_order) desc limit 1;" | sed 's/^0*//'; }
 # Every 401 so far carried WWW-Authenticate (checked after each request by expect_401).
 expect_401() { # expect_401 "what" [reason substring]
   xb_eq "$1: 401" "$XB_STATUS" 401

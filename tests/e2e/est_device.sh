@@ -122,7 +122,7 @@ xb_contains "renew due: the new certificate verifies" "$(verify "$ST/device.pem"
 xb_eq "renew due: same subject" "$(openssl x509 -in "$ST/device.pem" -noout -subject)" \
   "$(openssl x509 -in "$XB_TMP/old.pem" -noout -subject)"
 xb_eq "renew due: xbootd recorded it" \
-  "$(sqlite3 "$XB_DB" "select count(*) from certificates where serial='$NEW_SERIAL';")" 1
+  "$(xb_sql "select count(*) from certificates where serial='$NEW_SERIAL';")" 1
 xb_contains "renew due: the registry lists the new serial last" \
   "$(xb_ctl cert list --id dev-est 2>&1 | tail -n1)" "$NEW_SERIAL"
 

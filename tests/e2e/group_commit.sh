@@ -14,22 +14,14 @@ many() { # many PREFIX COUNT THREADS OUT
   "$XB_PYTHON" "$(dirname "$0")/enroll_many.py" "$XB_URL" "$XB_TMP/ca/root-ca.pem" "$@"
 }
 # A certificate row for every "SERIAL ID" line of $1 whose first field is a serial.
+# (Registration IDs compare without case, as in the registry.)
 all_recorded() {
-  "$XB_PYTHON" - "$XB_DB" "$1" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-missing = 0
-for line in open(sys.argv[2]):
-    serial, reg_id = line.split()
-    if len(serial) <= 3:  # an HTTP status, not a serial
-        continue
-    n = db.execute("select count(*) from certificates where ltrim(serial, '0') = ? and reg_id = ?",
-                   (serial, reg_id)).fetchone()[0]
-    if n != 1:
-        print("     not recorded:", serial, reg_id)
-        missing += 1
-sys.exit(1 if missing else 0)
-PY
+  xb_sql "select ltrim(serial, '0') || ' ' || reg_id from certificates" >"$XB_TMP/recorded.txt" ||
+    return 1
+  awk 'FILENAME == ARGV[1] { n[$1 " " tolower($2)]++; next }
+       length($1) <= 3 { next } # an HTTP status, not a serial
+       n[$1 " " tolower($2)] != 1 { print "     not recorded:", $1, $2; missing++ }
+       END { exit missing ? 1 : 0 }' "$XB_TMP/recorded.txt" "$1"
 }
 
 # ---- a burst: 160 devices, 16 connections, two workers ----
@@ -86,18 +78,7 @@ xb_check "metrics: buckets are cumulative" awk '/_bucket\{/ {split($1, a, ",le="
 # before the kill.
 : >"$XB_TMP/crash.txt"
 # The locker starts first and waits for the word, so the lock comes within ~10 ms of it.
-"$XB_PYTHON" - "$XB_DB" "$XB_TMP/go" "$XB_TMP/locked" <<'PY' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-for _ in range(3000):  # at most 30 s
-    if os.path.exists(sys.argv[2]):
-        break
-    time.sleep(0.01)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[3], "w").close()
-time.sleep(3)  # shorter than xbootd's 5 s busy timeout
-db.execute("ROLLBACK")
-PY
+xb_db_lock 3 "$XB_TMP/locked" "$XB_TMP/go" & # 3 s: shorter than xbootd's 5 s busy timeout
 locker=$!
 many crash 2000 8 "$XB_TMP/crash.txt" &
 client=$!
@@ -118,7 +99,7 @@ got=$(awk 'length($1) > 3' "$XB_TMP/crash.txt" | wc -l)
 xb_check "crash: certificates were handed out before the kill ($got)" test "$got" -ge 40
 xb_check "crash: the run was cut short (not all 2000 answered)" test "$got" -lt 2000
 xb_check "crash: every certificate a device received is recorded" all_recorded "$XB_TMP/crash.txt"
-xb_eq "crash: database intact" "$(sqlite3 "$XB_DB" 'pragma integrity_check;')" ok
+xb_eq "crash: database intact" "$(xb_db_integrity)" ok
 first=$(awk 'length($1) > 3 {print $2; exit}' "$XB_TMP/crash.txt")
 xb_start_server || { xb_bad "server restarts on the same registry"; xb_finish; exit 1; }
 xb_csr ec-p256 "$first" "$XB_TMP/first"
@@ -129,13 +110,7 @@ xb_eq "crash: a device enrolled before the kill stays enrolled after restart" "$
 # The answer has nowhere to go: the server must neither crash nor leak (the sanitizer build
 # checks), and the certificate stays recorded (the device retries and gets 409 unless
 # re-enrollment is on, as documented).
-"$XB_PYTHON" - "$XB_DB" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-db.execute("BEGIN IMMEDIATE")
-time.sleep(3)  # shorter than xbootd's 5 s busy timeout
-db.execute("ROLLBACK")
-PY
+xb_db_lock 3 "$XB_TMP/locked-2" & # 3 s: shorter than xbootd's 5 s busy timeout
 locker=$!
 sleep 0.3
 xb_csr ec-p256 quitter "$XB_TMP/quitter"

@@ -45,12 +45,13 @@ check_profile() { # check_profile PEM REGID KIND(ec|rsa) CA_DIGEST
   xb_check "$id: validity 365 days" test $(((na - nb - 300) / 86400)) -eq 365
   xb_eq "$id: one record in the registry" "$(xb_cert_rows "$id")" 1
   xb_eq "$id: recorded serial = certificate serial" \
-    "$(sqlite3 "$XB_DB" "select upper(serial) from certificates where reg_id='$id'")" "$serial"
+    "$(xb_sql "select upper(serial) from certificates where reg_id='$id'")" "$serial"
 }
 
 run_for_ca() { # run_for_ca CA_KEY_TYPE EXPECTED_DIGEST
   local catype=$1 digest=$2
-  rm -rf "$XB_TMP/ca" "$XB_DB"*
+  rm -rf "$XB_TMP/ca"
+  xb_db_reset
   xb_ca_init "$catype"
   xb_write_config
   xb_start_server || { xb_bad "start with $catype CA"; return; }

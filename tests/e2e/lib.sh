@@ -1,5 +1,10 @@
 # Shared helpers of the end-to-end tests. Source it; it makes a temp dir, and on exit stops
 # every process it started and removes the dir. Everything listens on 127.0.0.1 only.
+# XB_BACKEND=postgresql runs the test against a private PostgreSQL cluster instead of a SQLite
+# file (ctest: the e2e_NAME_pg tests); by hand:
+#   XB_BACKEND=postgresql XB_BIN=build XB_FIXTURES=tests/fixtures bash tests/e2e/NAME.sh
+# Tests reach the registry only through xb_ctl, xb_sql, XB_DB_URL and the helpers below; what
+# only SQLite has (its file, PRAGMAs, its locking) is guarded by xb_backend_is sqlite.
 set -u
 
 XB_BIN=${XB_BIN:?XB_BIN must name the build directory}
@@ -13,8 +18,19 @@ XB_PID=""
 XB_PYTHON=/usr/bin/python3
 [ -x "$XB_PYTHON" ] || XB_PYTHON=python3
 
+# The registry backend the test runs against (a parameter of the harness, not of the tests):
+# sqlite (a file in $XB_TMP) or postgresql (a private cluster this file starts, below).
+XB_BACKEND=${XB_BACKEND:-sqlite}
+case "$XB_BACKEND" in
+  sqlite | postgresql) ;;
+  *) echo "XB_BACKEND must be sqlite or postgresql, not '$XB_BACKEND'" >&2; exit 2 ;;
+esac
+xb_backend_is() { [ "$XB_BACKEND" = "$1" ]; }
+XB_PG_DIR=""
+
 xb_cleanup() {
   xb_stop_server
+  xb_pg_cleanup
   rm -rf "$XB_TMP"
 }
 trap xb_cleanup EXIT
@@ -41,8 +57,266 @@ xb_ca_init() {
   "$XB_BIN/xbootctl" ca init --dir "$XB_TMP/ca" --key-type "${1:-ec-p256}" >/dev/null
 }
 
+# ---- the registry ----
+# XB_DB is the SQLite file (SQLite-only checks use it); XB_DB_URL is the registry of this test
+# on either backend (xbootctl --db), XB_DB_CONF the same as the config file's [registry] db.
 XB_DB="$XB_TMP/xboot.db"
-xb_ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB"; }
+XB_DB_URL="sqlite:$XB_DB"
+# Relative to the config file's directory ($XB_TMP), as the SQLite tests always wrote it.
+XB_DB_CONF="sqlite:xboot.db"
+
+# Run a PostgreSQL server program as the cluster's owner: PostgreSQL refuses to run as root,
+# and CI runs the tests as root, so there it is nobody (who owns $XB_PG_DIR). From the cluster
+# directory, since root's working directory may be closed to nobody.
+xb_pg_as() {
+  if [ "$(id -u)" -eq 0 ]; then
+    (cd "$XB_PG_DIR" && runuser -u nobody -- "$@")
+  else
+    (cd "$XB_PG_DIR" && "$@")
+  fi
+}
+
+# The directory of initdb and pg_ctl: Debian keeps them off PATH, in
+# /usr/lib/postgresql/VERSION/bin. pg_config (libpq-dev) names it, unless only the client of
+# that version is installed; otherwise the newest installed server.
+xb_pg_bindir() {
+  local d=""
+  command -v pg_config >/dev/null 2>&1 && d=$(pg_config --bindir 2>/dev/null)
+  if [ -z "$d" ] || [ ! -x "$d/initdb" ]; then
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  fi
+  if [ -z "$d" ] || [ ! -x "$d/initdb" ] || [ ! -x "$d/pg_ctl" ] || [ ! -x "$d/psql" ] ||
+    [ ! -x "$d/pg_isready" ]; then
+    return 1
+  fi
+  echo "$d"
+}
+
+# A free TCP port on 127.0.0.1 (the kernel's choice; another process may take it before the
+# server binds it, hence the retries in xb_pg_start).
+xb_free_port() {
+  "$XB_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Start the cluster in $XB_PG_DIR/data on $XB_PG_PORT and wait (bounded: pg_ctl -t, then at most
+# 10 s of pg_isready) until it accepts connections. Returns non-zero if it did not start.
+xb_pg_run() {
+  # Only TCP on 127.0.0.1 (no Unix socket: nothing outside the test can reach it by accident,
+  # and no socket directory needs to be writable by nobody). fsync stays at its default (on):
+  # durability across a server restart is what the restart tests check.
+  xb_pg_as "$XB_PG_BIN/pg_ctl" -D "$XB_PG_DIR/data" -l "$XB_PG_DIR/server.log" -w -t 30 \
+    -o "-p $XB_PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c shared_buffers=16MB" \
+    start >>"$XB_PG_DIR/pg_ctl.log" 2>&1 || return 1
+  local i
+  for i in $(seq 1 100); do
+    "$XB_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$XB_PG_PORT" -t 2 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# xb_pg_start: a private PostgreSQL cluster for this test, in a directory outside $XB_TMP
+# (which may be closed to nobody), owned by user xboot with a random password (scram-sha-256),
+# and an empty database xboot migrated to the current schema by xbootctl db migrate. Sets
+# XB_PG_BIN, XB_PG_DIR, XB_PG_DATA, XB_PG_PORT, XB_PG_URL. Fails (prints why) rather than skips.
+# XB_PG_SKIP_MIGRATE=1 leaves the database empty: only for checking this machinery by hand on a
+# build whose xbootctl has no "db migrate"; the tests themselves never set it.
+xb_pg_start() {
+  XB_PG_BIN=$(xb_pg_bindir) || {
+    echo "XB_BACKEND=postgresql but no PostgreSQL server (initdb, pg_ctl, psql) found;" \
+      "scripts/install-deps.sh installs it" >&2
+    return 1
+  }
+  XB_PG_DIR=$(mktemp -d /tmp/xboot-pg.XXXXXX) || return 1
+  XB_PG_DATA="$XB_PG_DIR/data"
+  [ "$(id -u)" -eq 0 ] && chown nobody: "$XB_PG_DIR"
+  local pw
+  pw=$(openssl rand -hex 16) # hex: safe in a URL as is
+  (umask 077 && printf '%s\n' "$pw" >"$XB_PG_DIR/pwfile")
+  [ "$(id -u)" -eq 0 ] && chown nobody: "$XB_PG_DIR/pwfile"
+  # --no-sync: the data directory is thrown away; the server's own fsync stays on. Locale C:
+  # text sorts by bytes whatever the machine's locale is.
+  if ! xb_pg_as "$XB_PG_BIN/initdb" -D "$XB_PG_DATA" -U xboot --pwfile="$XB_PG_DIR/pwfile" \
+    -A scram-sha-256 --no-sync -E UTF8 --locale=C >"$XB_PG_DIR/initdb.log" 2>&1; then
+    echo "initdb failed:" >&2; cat "$XB_PG_DIR/initdb.log" >&2
+    return 1
+  fi
+  rm -f "$XB_PG_DIR/pwfile"
+  local attempt started=0
+  for attempt in 1 2 3; do # a port taken between the choice and the bind: choose another
+    XB_PG_PORT=$(xb_free_port) || return 1
+    if xb_pg_run; then started=1; break; fi
+    xb_pg_as "$XB_PG_BIN/pg_ctl" -D "$XB_PG_DATA" -m immediate -w -t 10 stop >/dev/null 2>&1
+    grep -qiE "could not bind|address already in use|could not create any TCP/IP sockets" \
+      "$XB_PG_DIR/server.log" 2>/dev/null || break
+  done
+  if [ "$started" -ne 1 ]; then
+    echo "PostgreSQL did not start (attempt $attempt of 3):" >&2
+    cat "$XB_PG_DIR/pg_ctl.log" "$XB_PG_DIR/server.log" >&2 2>/dev/null
+    return 1
+  fi
+  XB_PG_ADMIN_URL="postgresql://xboot:$pw@127.0.0.1:$XB_PG_PORT/postgres"
+  XB_PG_URL="postgresql://xboot:$pw@127.0.0.1:$XB_PG_PORT/xboot"
+  xb_pg_create_registry
+}
+
+# (Re)create the database xboot, empty, and migrate it (xbootd and xbootctl refuse a
+# PostgreSQL registry whose schema is not current). FORCE: a session left over from a killed
+# xbootd must not keep the old one alive.
+xb_pg_create_registry() {
+  # (No NOTICE that there was no database to drop.)
+  if ! PGOPTIONS="-c client_min_messages=warning" \
+    "$XB_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$XB_PG_ADMIN_URL" \
+    -c "DROP DATABASE IF EXISTS xboot WITH (FORCE)" -c "CREATE DATABASE xboot" >&2; then
+    echo "CREATE DATABASE xboot failed" >&2
+    return 1
+  fi
+  [ "${XB_PG_SKIP_MIGRATE:-0}" = 1 ] && return 0
+  local out
+  if ! out=$("$XB_BIN/xbootctl" db migrate --db "$XB_PG_URL" 2>&1); then
+    echo "xbootctl db migrate failed: $out" >&2
+    return 1
+  fi
+}
+
+# xb_pg_new_db NAME: an empty database NAME (no schema, not migrated) in the test's cluster;
+# prints its URL.
+xb_pg_new_db() {
+  "$XB_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$XB_PG_ADMIN_URL" -c "CREATE DATABASE $1" >&2 &&
+    echo "${XB_PG_URL%/xboot}/$1"
+}
+
+# Stop the cluster (fast: sessions are cut, what was committed is kept). Bounded: 30 s.
+xb_pg_stop() {
+  xb_pg_as "$XB_PG_BIN/pg_ctl" -D "$XB_PG_DATA" -m fast -w -t 30 stop >>"$XB_PG_DIR/pg_ctl.log" 2>&1
+}
+
+# Start the same cluster again on the same port (the registry URL stays valid), bounded.
+xb_pg_start_again() {
+  xb_pg_run || { echo "PostgreSQL did not restart:" >&2; tail -n 20 "$XB_PG_DIR/server.log" >&2; return 1; }
+}
+
+# At exit, whatever happened: stop the cluster (immediate: nothing in it is kept) and remove it.
+# If pg_ctl cannot stop it, the postmaster (its PID is the first line of postmaster.pid) is
+# killed; it is this test's own server.
+xb_pg_cleanup() {
+  [ -n "$XB_PG_DIR" ] || return 0
+  # A failed test may be the server's doing: show its last words before they are removed.
+  if [ "$XB_FAIL" -gt 0 ] && [ -s "$XB_PG_DIR/server.log" ]; then
+    echo "---- PostgreSQL server log (last 20 lines) ----"; tail -n 20 "$XB_PG_DIR/server.log"
+  fi
+  if [ -n "${XB_PG_BIN:-}" ] && [ -f "$XB_PG_DATA/postmaster.pid" ]; then
+    xb_pg_as "$XB_PG_BIN/pg_ctl" -D "$XB_PG_DATA" -m immediate -w -t 15 stop >/dev/null 2>&1
+    local pid i
+    pid=$(head -n1 "$XB_PG_DATA/postmaster.pid" 2>/dev/null)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null
+      for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  fi
+  rm -rf "$XB_PG_DIR"
+  XB_PG_DIR=""
+}
+
+xb_ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL"; }
+
+# Start over with an empty, current registry (xbootd must not be running): SQLite, no file;
+# PostgreSQL, the database xboot made and migrated again.
+xb_db_reset() {
+  if xb_backend_is postgresql; then
+    xb_pg_create_registry
+  else
+    rm -rf "$XB_DB"* # with its -wal, -shm, -journal
+  fi
+}
+
+# xb_sql "SQL": run a query on this test's registry; one row a line, columns separated by |
+# (sqlite3's default and psql -tA's), NULL as an empty field.
+xb_sql() {
+  if xb_backend_is postgresql; then
+    "$XB_PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 "$XB_PG_URL" -c "$1"
+  else
+    sqlite3 "$XB_DB" "$1"
+  fi
+}
+
+# xb_sql_hex EXPR: SQL for the upper-case hex of a BLOB expression (sqlite's hex()).
+xb_sql_hex() {
+  if xb_backend_is postgresql; then echo "upper(encode($1, 'hex'))"; else echo "hex($1)"; fi
+}
+
+# SQL for the column that orders certificates as they were recorded, to break ties between
+# equal timestamps: SQLite's rowid; the seq identity column on PostgreSQL (the registry's own
+# tie-break for "the current certificate", src/registry/registry_pg_schema.c).
+xb_sql_insert_order() {
+  if xb_backend_is postgresql; then echo "seq"; else echo "rowid"; fi
+}
+
+# Every row of every registry table, every column, in key order (BLOBs in hex): two dumps are
+# equal when the registry's contents are. Works on both backends (SQLite tests may also
+# compare sqlite3 .dump, which covers the schema too).
+xb_db_dump() {
+  echo "-- devices"
+  xb_sql "SELECT reg_id, enabled, source, created_at, enrolled_at, $(xb_sql_hex secret_sha256),
+            group_name FROM devices ORDER BY reg_id" || return 1
+  echo "-- groups"
+  xb_sql "SELECT name, $(xb_sql_hex key), created_at FROM groups ORDER BY name" || return 1
+  echo "-- certificates"
+  xb_sql "SELECT serial, reg_id, subject, not_before, not_after, pubkey_sha256, client_addr,
+            issued_at, $(xb_sql_hex der), revoked_at, revocation_reason
+          FROM certificates ORDER BY serial" || return 1
+  echo "-- crl"
+  xb_sql "SELECT id, number, revision, covers, $(xb_sql_hex der), this_update, next_update
+          FROM crl ORDER BY id" || return 1
+}
+
+# xb_db_lock SECONDS LOCKED_FILE [GO_FILE]: hold the registry's write lock from outside for
+# SECONDS (shorter than xbootd's 5 s busy timeout), so writers wait while readers go on.
+# Waits (at most 30 s) for GO_FILE to exist first when given; creates LOCKED_FILE once the lock
+# is held. Run it in the background and wait on its PID.
+xb_db_lock() {
+  local secs=$1 locked=$2 go=${3:-} i
+  if [ -n "$go" ]; then
+    for i in $(seq 1 3000); do [ -e "$go" ] && break; sleep 0.01; done
+  fi
+  if xb_backend_is postgresql; then
+    # EXCLUSIVE mode: SELECTs go on, every INSERT/UPDATE/DELETE waits, as for SQLite's
+    # reserved lock.
+    "$XB_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$XB_PG_URL" >/dev/null <<SQL
+BEGIN;
+LOCK TABLE devices, certificates, groups, crl IN EXCLUSIVE MODE;
+\\! touch '$locked'
+SELECT pg_sleep($secs);
+ROLLBACK;
+SQL
+  else
+    "$XB_PYTHON" - "$XB_DB" "$locked" "$secs" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(float(sys.argv[3]))
+db.execute("ROLLBACK")
+PY
+  fi
+}
+
+# The registry's own consistency check: "ok" when it passes. SQLite: PRAGMA integrity_check.
+# PostgreSQL: amcheck's bt_index_check on every B-tree index of the registry (the extension
+# goes into a schema of its own, dropped afterwards, out of the registry's way).
+xb_db_integrity() {
+  if xb_backend_is postgresql; then
+    xb_sql "SET client_min_messages TO warning;
+            CREATE SCHEMA IF NOT EXISTS xb_check;
+            CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA xb_check;
+            SELECT count(xb_check.bt_index_check(c.oid)) FROM pg_index i
+              JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+              WHERE a.amname = 'btree' AND c.relnamespace = 'public'::regnamespace;
+            DROP SCHEMA xb_check CASCADE" >/dev/null && echo ok
+  else
+    sqlite3 "$XB_DB" 'pragma integrity_check;'
+  fi
+}
 
 # Write $XB_TMP/xboot.conf; extra lines (e.g. "[enroll]" "mode = open") are appended.
 xb_write_config() {
@@ -60,7 +334,7 @@ key = ca/signing-ca.key
 chain = ca/chain.pem
 
 [registry]
-db = sqlite:xboot.db
+db = $XB_DB_CONF
 
 # Tests enroll one ID many times and from one address: limits off unless a test sets them
 # (a later [rate_limit] in the arguments overrides these).
@@ -168,7 +442,7 @@ xb_save_cert() {
   xb_json Certificate | base64 -d >"$1.der" && openssl x509 -inform DER -in "$1.der" -out "$1"
 }
 
-xb_cert_rows() { sqlite3 "$XB_DB" "select count(*) from certificates${1:+ where reg_id='$1'};"; }
+xb_cert_rows() { xb_sql "select count(*) from certificates${1:+ where reg_id='$1'};"; }
 
 # ---- added for errors/policy/config/robustness ----
 
@@ -257,3 +531,11 @@ xb_start_test_webhook() {
   for i in $(seq 1 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
   XB_WH_PORT=$(cat "$dir/port" 2>/dev/null)
 }
+
+# Last, once every function exists (a failure here exits through xb_cleanup): on PostgreSQL,
+# the test's registry is a private cluster, started and migrated before the test begins.
+if xb_backend_is postgresql; then
+  xb_pg_start || { echo "could not set up the PostgreSQL registry" >&2; exit 1; }
+  XB_DB_URL=$XB_PG_URL
+  XB_DB_CONF=$XB_PG_URL
+fi

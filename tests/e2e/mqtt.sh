@@ -135,14 +135,14 @@ xb_eq "(a) one certificate issued to dev-a" "$(xb_cert_rows dev-a)" 1
 
 # ---- (d) the second run reuses the stored certificate ----
 
-rows_before=$(sqlite3 "$XB_DB" 'select count(*) from certificates')
+rows_before=$(xb_sql 'select count(*) from certificates')
 cert_before=$(sha256sum <store-dev-a/device.pem)
 mq_device dev-a.conf --messages 1
 xb_eq "(d) the second run exits 0" "$MQ_RC" 0
 xb_contains "(d) it finds the stored certificate" "$MQ_OUT" "no enrollment needed"
 xb_lacks "(d) it sends no CSR" "$MQ_OUT" "Sending CSR"
 xb_contains "(d) it still publishes" "$MQ_OUT" "Sent message 1"
-xb_eq "(d) no second certificate row" "$(sqlite3 "$XB_DB" 'select count(*) from certificates')" \
+xb_eq "(d) no second certificate row" "$(xb_sql 'select count(*) from certificates')" \
   "$rows_before"
 xb_eq "(d) the stored certificate is unchanged" "$(sha256sum <store-dev-a/device.pem)" "$cert_before"
 xb_check "(d) the subscriber receives its message" \

@@ -39,7 +39,8 @@ enroll() { # enroll ID: XB_STATUS, XB_BODY of one enrollment with a new EC key
 
 run_for_key() { # run_for_key TOKEN KEY_TYPE
   local token=$1 type=$2 uri
-  rm -rf "$XB_TMP/ca" "$XB_DB"*
+  rm -rf "$XB_TMP/ca"
+  xb_db_reset
   softhsm2-util --init-token --free --label "$token" --pin "$PIN" --so-pin 5678 >/dev/null
   # The PIN from a file in xbootd's configuration; pin-value for ca init (both are RFC 7512).
   uri="pkcs11:token=$token;object=signing?module-path=$XB_MODULE"

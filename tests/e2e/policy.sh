@@ -57,7 +57,7 @@ s1=$(openssl x509 -in "$XB_TMP/dev-a-1.pem" -noout -serial)
 s2=$(openssl x509 -in "$XB_TMP/dev-a-2.pem" -noout -serial)
 xb_check "allow_reenroll: the two serials differ" test "$s1" != "$s2"
 xb_eq "allow_reenroll: both serials recorded" \
-  "$(sqlite3 "$XB_DB" "select count(distinct serial) from certificates where reg_id='dev-a'")" 2
+  "$(xb_sql "select count(distinct serial) from certificates where reg_id='dev-a'")" 2
 enroll dev-b
 xb_eq "allow_reenroll: first enrollment of dev-b 200" "$XB_STATUS" 200
 enroll dev-b
@@ -171,7 +171,7 @@ for i in $(seq 1 8); do
   xb_save_cert "$XB_TMP/racer.pem"
   xb_check "race: the winner's certificate verifies" verify "$XB_TMP/racer.pem"
   xb_eq "race: the row is the winner's certificate" \
-    "$(sqlite3 "$XB_DB" "select upper(serial) from certificates where reg_id='racer'")" \
+    "$(xb_sql "select upper(serial) from certificates where reg_id='racer'")" \
     "$(openssl x509 -in "$XB_TMP/racer.pem" -noout -serial | cut -d= -f2)"
 done
 xb_eq "race: eight log lines" "$(grep -c 'reg_id=racer ' "$XB_TMP/xbootd.log")" 8

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 EST=/.well-known/est
-ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
+ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL" 2>"$XB_TMP/err"; }
 err() { cat "$XB_TMP/err"; }
 # est_post OP CSR_DER [curl args...]: sets what xb_request sets.
 est_post() {
@@ -35,6 +35,9 @@ SQL
 }
 
 # ---- a version 1 registry, migrated by xbootctl ----
+# SQLite's own schema history (PRAGMA user_version): a PostgreSQL registry starts at the
+# current schema (xbootctl db migrate, lib.sh).
+if xb_backend_is sqlite; then
 V1="$XB_TMP/v1-ctl.db"
 make_v1 "$V1"
 xb_eq "v1 file made with the sqlite3 CLI" "$(user_version "$V1")" 1
@@ -47,15 +50,18 @@ xb_eq "... both revocation columns exist" \
 xb_eq "... the device row kept" "$(sqlite3 "$V1" "select reg_id, enabled, enrolled_at from devices;")" "dev-old|1|1600000100"
 "$XB_BIN/xbootctl" cert revoke 0a0b --reason superseded --db "sqlite:$V1" >/dev/null 2>&1
 xb_eq "a migrated certificate can be revoked" "$(sqlite3 "$V1" "select revocation_reason from certificates where serial='0a0b';")" 4
+fi
 
 # ---- a version 1 registry, migrated by xbootd (its workers open it at once) ----
 xb_ca_init
-make_v1 "$XB_DB"
+xb_backend_is sqlite && make_v1 "$XB_DB"
 xb_write_config "[enroll]" "mode = open"
 xb_start_server || { xb_bad "xbootd starts on a v1 registry"; xb_finish; exit 1; }
-xb_eq "xbootd migrated the registry to the current version (4)" "$(user_version "$XB_DB")" 4
-xb_eq "... kept the certificate row" "$(sqlite3 "$XB_DB" "select serial, reg_id, issued_at, revoked_at is null from certificates;")" "0a0b|dev-old|1600000100|1"
-xb_eq "... kept the device row" "$(sqlite3 "$XB_DB" "select count(*) from devices where reg_id='dev-old';")" 1
+if xb_backend_is sqlite; then
+  xb_eq "xbootd migrated the registry to the current version (4)" "$(user_version "$XB_DB")" 4
+  xb_eq "... kept the certificate row" "$(xb_sql "select serial, reg_id, issued_at, revoked_at is null from certificates;")" "0a0b|dev-old|1600000100|1"
+  xb_eq "... kept the device row" "$(xb_sql "select count(*) from devices where reg_id='dev-old';")" 1
+fi
 
 # ---- EST: enroll, renew, revoke, refused ----
 xb_csr ec-p256 dev-r1 "$XB_TMP/r1"
@@ -75,7 +81,7 @@ xb_eq "cert revoke --reason keyCompromise: exit 0" "$rc" 0
 xb_contains "... says what it did" "$out" "$s1b: revoked at 20"
 xb_contains "... and why" "$out" "(keyCompromise)"
 xb_eq "recorded: reason code 1 and a time" \
-  "$(sqlite3 "$XB_DB" "select revocation_reason, revoked_at > 0 from certificates where serial='$s1b';")" "1|1"
+  "$(xb_sql "select revocation_reason, case when revoked_at > 0 then 1 else 0 end from certificates where serial='$s1b';")" "1|1"
 
 # The running xbootd refuses it at once (no restart), on both EST ways to renew.
 xb_csr ec-p256 dev-r1 "$XB_TMP/r1c"
@@ -146,7 +152,7 @@ ctl cert revoke "$s1b" --reason superseded >/dev/null; rc=$?
 xb_eq "revoking twice: exit 1" "$rc" 1
 xb_contains "... names the first revocation" "$(err)" "already revoked at 20"
 xb_contains "... and its reason" "$(err)" "(keyCompromise); unchanged"
-xb_eq "... which stands" "$(sqlite3 "$XB_DB" "select revocation_reason from certificates where serial='$s1b';")" 1
+xb_eq "... which stands" "$(xb_sql "select revocation_reason from certificates where serial='$s1b';")" 1
 ctl cert revoke 0123456789abcdef >/dev/null; rc=$?
 xb_eq "unknown serial: exit 1" "$rc" 1
 xb_contains "... says so" "$(err)" "no certificate has serial 0123456789abcdef"
@@ -164,9 +170,16 @@ xb_eq "no serial: exit 2" "$rc" 2
 xb_contains "... missing serial" "$(err)" "missing serial"
 ctl cert revoke "$s1b" --id dev-r1 >/dev/null; rc=$?
 xb_eq "an option of another command: exit 2" "$rc" 2
-"$XB_BIN/xbootctl" cert revoke 0a0b --db "sqlite:$XB_TMP/none.db" >/dev/null 2>&1; rc=$?
-xb_eq "a registry that does not exist: exit 1" "$rc" 1
-xb_check "... and it is not created" test ! -e "$XB_TMP/none.db"
+if xb_backend_is sqlite; then
+  "$XB_BIN/xbootctl" cert revoke 0a0b --db "sqlite:$XB_TMP/none.db" >/dev/null 2>&1; rc=$?
+  xb_eq "a registry that does not exist: exit 1" "$rc" 1
+  xb_check "... and it is not created" test ! -e "$XB_TMP/none.db"
+else
+  "$XB_BIN/xbootctl" cert revoke 0a0b --db "${XB_PG_URL%/xboot}/no_such_db" >/dev/null 2>&1; rc=$?
+  xb_eq "a registry (database) that does not exist: exit 1" "$rc" 1
+  xb_eq "... and it is not created" \
+    "$(xb_sql "SELECT count(*) FROM pg_database WHERE datname = 'no_such_db'")" 0
+fi
 
 xb_stop_server
 xb_finish

@@ -218,7 +218,7 @@ xb_eq "kill -9 of the supervisor: the workers leave too" "$alive" 0
 xb_start_server || xb_bad "server restarts on the same registry"
 xb_eq "after kill -9: the certificate row is there" "$(xb_cert_rows durable-1)" 1
 xb_eq "after kill -9: the row has the answered serial" \
-  "$(sqlite3 "$XB_DB" "select upper(serial) from certificates where reg_id='durable-1'")" "${serial^^}"
+  "$(xb_sql "select upper(serial) from certificates where reg_id='durable-1'")" "${serial^^}"
 xb_contains "after kill -9: xbootctl cert list shows it" \
   "$(xb_ctl cert list 2>&1 | tr 'a-f' 'A-F')" "${serial^^}"
 xb_csr ec-p256 durable-1 "$XB_TMP/durable2"

@@ -25,7 +25,7 @@ est_enroll() { # est_enroll ID DER: simpleenroll with Basic (open mode)
     --data-binary "@$XB_TMP/req.b64" -u "$1:x"
 }
 last_request() { jq -c "select(.body.registrationId == \"$1\") | .body" "$WH/requests.jsonl" | tail -n1; }
-devices() { sqlite3 "$XB_DB" "select count(*) from devices where reg_id = '$1';"; }
+devices() { xb_sql "select count(*) from devices where reg_id = '$1';"; }
 
 # ---- allowed ----
 xb_csr ec-p256 allow-1 "$XB_TMP/a1"

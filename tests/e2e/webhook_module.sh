@@ -8,6 +8,7 @@
 # Checks the verdicts and reasons, the exact request, fail-closed on an unreachable port, an
 # untrusted certificate, a host name mismatch and a timeout, that a slow query does not hold
 # up the others, and that the URL's query and password never reach the log.
+# registry: none (the webhook module alone, through webhook_probe: no xbootd, no registry)
 . "$(dirname "$0")/lib.sh"
 
 # The module honours libcurl's proxy variables; everything here is on 127.0.0.1.

@@ -35,7 +35,7 @@ stored_nothing() { [ ! -e "$1/device.pem" ] && [ ! -e "$1/device.key" ] && [ ! -
 cert_pub() { openssl x509 -in "$1" -noout -pubkey; }
 key_pub() { openssl pkey -in "$1" -pubout; }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr A-F a-f; }
-rows_with_serial() { sqlite3 "$XB_DB" "select count(*) from certificates where serial='$1';"; }
+rows_with_serial() { xb_sql "select count(*) from certificates where serial='$1';"; }
 verify() { openssl verify -CAfile "$CA/root-ca.pem" -untrusted "$CA/signing-ca.pem" "$1" 2>&1; }
 
 # fake_start NAME TLS_PREFIX [fake_xboot_server.py args...]: sets FAKE_PID, FAKE_URL, FAKE_LOG.

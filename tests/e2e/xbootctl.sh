@@ -4,7 +4,7 @@
 # scripts can rely on (0 ok, 1 failure, 2 usage).
 . "$(dirname "$0")/lib.sh"
 
-ctl() { "$XB_BIN/xbootctl" "$@" --db "sqlite:$XB_DB" 2>"$XB_TMP/err"; }
+ctl() { "$XB_BIN/xbootctl" "$@" --db "$XB_DB_URL" 2>"$XB_TMP/err"; }
 err() { cat "$XB_TMP/err"; }
 
 # Invalid IDs: refused, named, nothing added.
@@ -13,7 +13,7 @@ for bad in "dev 1" "dev/1" "dev." "dev_" "$(printf 'a%.0s' $(seq 1 129))" "semi;
   xb_eq "invalid ID '${bad:0:20}': exit 1" "$rc" 1
   xb_contains "invalid ID '${bad:0:20}': says which and why" "$(err)" "invalid registration ID"
 done
-xb_check "nothing was added by refused commands" sh -c "! '$XB_BIN/xbootctl' device show ok-1 --db 'sqlite:$XB_DB' >/dev/null 2>&1"
+xb_check "nothing was added by refused commands" sh -c "! '$XB_BIN/xbootctl' device show ok-1 --db '$XB_DB_URL' >/dev/null 2>&1"
 
 # Valid IDs of every DPS shape.
 long=$(printf 'L%.0s' $(seq 1 128))
@@ -25,7 +25,7 @@ xb_eq "four devices listed" "$(ctl device list | tail -n +2 | wc -l)" 4
 ctl device add new-1 SN.0001_x new-2 >/dev/null; rc=$?
 xb_eq "batch with a registered ID: exit 1" "$rc" 1
 xb_contains "it names the duplicate" "$(err)" "SN.0001_x"
-xb_check "new-1 was not added" sh -c "! '$XB_BIN/xbootctl' device show new-1 --db 'sqlite:$XB_DB' >/dev/null 2>&1"
+xb_check "new-1 was not added" sh -c "! '$XB_BIN/xbootctl' device show new-1 --db '$XB_DB_URL' >/dev/null 2>&1"
 ctl device add dup-1 dup-1 >/dev/null; rc=$?
 xb_eq "an ID listed twice: exit 1" "$rc" 1
 # IDs compare without case, as in Azure DPS: sn.0001_X is SN.0001_x.
@@ -50,16 +50,26 @@ ctl device disable no-such-device >/dev/null; rc=$?
 xb_eq "disable unknown device: exit 1" "$rc" 1
 
 # Usage errors and the registry location.
-"$XB_BIN/xbootctl" device frobnicate x --db "sqlite:$XB_DB" >/dev/null 2>&1; rc=$?
+"$XB_BIN/xbootctl" device frobnicate x --db "$XB_DB_URL" >/dev/null 2>&1; rc=$?
 xb_eq "unknown subcommand: exit 2" "$rc" 2
 env -u XBOOT_REGISTRY_DB "$XB_BIN/xbootctl" device list >/dev/null 2>"$XB_TMP/err"; rc=$?
 xb_eq "no --db and no XBOOT_REGISTRY_DB: exit 2" "$rc" 2
 xb_contains "it says how to name the registry" "$(err)" "XBOOT_REGISTRY_DB"
-out=$(XBOOT_REGISTRY_DB="sqlite:$XB_DB" "$XB_BIN/xbootctl" device list)
+out=$(XBOOT_REGISTRY_DB="$XB_DB_URL" "$XB_BIN/xbootctl" device list)
 xb_contains "XBOOT_REGISTRY_DB names the registry" "$out" "SN.0001_x"
-"$XB_BIN/xbootctl" device list --db "sqlite:$XB_TMP/typo.db" >/dev/null 2>"$XB_TMP/err"; rc=$?
-xb_eq "a registry file that does not exist: exit 1" "$rc" 1
-xb_check "and it is not created" test ! -e "$XB_TMP/typo.db"
+if xb_backend_is sqlite; then
+  "$XB_BIN/xbootctl" device list --db "sqlite:$XB_TMP/typo.db" >/dev/null 2>"$XB_TMP/err"; rc=$?
+  xb_eq "a registry file that does not exist: exit 1" "$rc" 1
+  xb_check "and it is not created" test ! -e "$XB_TMP/typo.db"
+else # a database that is not a registry (never migrated): refused, and left as it was
+  typo_url=$(xb_pg_new_db typo)
+  "$XB_BIN/xbootctl" device list --db "$typo_url" >/dev/null 2>"$XB_TMP/err"; rc=$?
+  xb_eq "a database that is not a registry: exit 1" "$rc" 1
+  xb_eq "and no table is created in it" \
+    "$("$XB_PG_BIN/psql" -X -tAq "$typo_url" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" 0
+  "$XB_BIN/xbootctl" device list --db "${XB_PG_URL%/xboot}/no_such_db" >/dev/null 2>"$XB_TMP/err"; rc=$?
+  xb_eq "a database that does not exist: exit 1" "$rc" 1
+fi
 
 # What xbootd issues shows up in cert list and device show, with the record's fields.
 xb_ca_init
@@ -74,22 +84,22 @@ xb_contains "cert list shows the serial" "$(ctl cert list)" "$serial"
 xb_contains "cert list --id shows it" "$(ctl cert list --id SN.0001_x)" "$serial"
 xb_eq "cert list --id of another device is empty" "$(ctl cert list --id 00:11:22:33:44:55 | tail -n +2 | wc -l)" 0
 xb_contains "device show lists the certificate" "$(ctl device show SN.0001_x)" "$serial"
-xb_check "device show has an enrolled time" sh -c "'$XB_BIN/xbootctl' device show SN.0001_x --db 'sqlite:$XB_DB' | grep enrolled | grep -q 20"
+xb_check "device show has an enrolled time" sh -c "'$XB_BIN/xbootctl' device show SN.0001_x --db '$XB_DB_URL' | grep enrolled | grep -q 20"
 # The record: DER = the certificate, key hash = SHA-256 of the SPKI, client address, times.
 xb_eq "record: DER is the certificate sent" \
-  "$(sqlite3 "$XB_DB" "select hex(der) from certificates where serial='$serial'")" \
+  "$(xb_sql "select $(xb_sql_hex der) from certificates where serial='$serial'")" \
   "$(od -An -tx1 -v "$XB_TMP/sn.pem.der" | tr -d ' \n' | tr a-f A-F)"
 xb_eq "record: SHA-256 of the public key" \
-  "$(sqlite3 "$XB_DB" "select pubkey_sha256 from certificates where serial='$serial'")" \
+  "$(xb_sql "select pubkey_sha256 from certificates where serial='$serial'")" \
   "$(openssl pkey -in "$XB_TMP/sn.key" -pubout -outform DER | sha256sum | cut -d' ' -f1)"
 xb_eq "record: client address" \
-  "$(sqlite3 "$XB_DB" "select client_addr from certificates where serial='$serial'")" 127.0.0.1
+  "$(xb_sql "select client_addr from certificates where serial='$serial'")" 127.0.0.1
 xb_eq "record: notAfter" \
-  "$(sqlite3 "$XB_DB" "select not_after from certificates where serial='$serial'")" \
+  "$(xb_sql "select not_after from certificates where serial='$serial'")" \
   "$(date -d "$(openssl x509 -in "$XB_TMP/sn.pem" -noout -enddate | cut -d= -f2)" +%s)"
 xb_eq "record: subject" \
-  "$(sqlite3 "$XB_DB" "select subject from certificates where serial='$serial'")" "CN=SN.0001_x"
-issued=$(sqlite3 "$XB_DB" "select issued_at from certificates where serial='$serial'")
+  "$(xb_sql "select subject from certificates where serial='$serial'")" "CN=SN.0001_x"
+issued=$(xb_sql "select issued_at from certificates where serial='$serial'")
 xb_check "record: issued_at is now" test $(( $(date +%s) - issued )) -lt 60
 # A disabled device is refused by the running server at once (no restart).
 ctl device disable 00:11:22:33:44:55 >/dev/null
