@@ -1,12 +1,14 @@
 """Enroll many devices in parallel over HTTPS keep-alive, as a fleet coming online would.
 
-usage: enroll_many.py URL ROOT_PEM PREFIX COUNT THREADS OUT_FILE
+usage: enroll_many.py URL ROOT_PEM PREFIX COUNT THREADS OUT_FILE [PACE_MS]
 
 Each device gets its own EC P-256 key and CSR (CN = PREFIX-i). For every 200 answer the
 certificate's serial (lowercase hex) and the ID are appended to OUT_FILE and flushed at once,
 so that a test that kills the server mid-run knows exactly which certificates were handed out.
 Other answers are written as "status ID". A thread stops at its first transport error (the
-server is gone); every request has a 20 s timeout, so the run is bounded.
+server is gone); every request has a 20 s timeout, so the run is bounded. PACE_MS (default 0)
+makes each thread pause that long after every answer, so that a run of COUNT requests lasts
+long enough to span an event a test causes (a database restart) even when answers are fast.
 """
 import base64
 import http.client
@@ -14,6 +16,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 import urllib.parse
 
 from cryptography import x509
@@ -33,6 +36,7 @@ def csr_for(reg_id):
 def main():
     url, root, prefix, count, threads, out_path = sys.argv[1:7]
     count, threads = int(count), int(threads)
+    pace = float(sys.argv[7]) / 1000 if len(sys.argv) > 7 else 0.0
     parts = urllib.parse.urlsplit(url)
     ctx = ssl.create_default_context(cafile=root)
     jobs = [(f"{prefix}-{i}", csr_for(f"{prefix}-{i}")) for i in range(count)]
@@ -73,6 +77,8 @@ def main():
                 line = f"{resp.status} {reg_id}\n"
             with lock:
                 out.write(line)
+            if pace:
+                time.sleep(pace)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:

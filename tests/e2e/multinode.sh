@@ -126,9 +126,10 @@ start_node b || { xb_bad "node B restarts"; xb_finish; exit 1; }
 URL_B=$NODE_URL PID_B=$NODE_PID
 NODES+=("$PID_B")
 ENROLL_MANY=$(dirname "$0")/enroll_many.py
-timeout 150 "$XB_PYTHON" "$ENROLL_MANY" "$URL_A" "$ROOT" load-a 1500 2 "$XB_TMP/load.out" &
+# Paced (4 ms after each answer per thread) so that the run outlasts the outage: 503s come fast.
+timeout 150 "$XB_PYTHON" "$ENROLL_MANY" "$URL_A" "$ROOT" load-a 1500 2 "$XB_TMP/load.out" 4 &
 load_a=$!
-timeout 150 "$XB_PYTHON" "$ENROLL_MANY" "$URL_B" "$ROOT" load-b 1500 2 "$XB_TMP/load.out" &
+timeout 150 "$XB_PYTHON" "$ENROLL_MANY" "$URL_B" "$ROOT" load-b 1500 2 "$XB_TMP/load.out" 4 &
 load_b=$!
 # Wait (bounded) until the load is under way, then take PostgreSQL away for two seconds.
 for i in $(seq 1 200); do

@@ -280,12 +280,10 @@ static void test_basic(void **state)
     free(h);
     assert_int_equal(xb_basic_parse(NULL, "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
     assert_int_equal(xb_basic_parse("Bearer x", "dev-1", pw, sizeof pw, &d), XB_ERR_NOT_FOUND);
-    assert_int_equal(xb_basic_parse("Basic !!!!", "dev-1", pw, sizeof pw, &d),
-                     XB_ERR_UNAUTHORIZED);
+    assert_int_equal(xb_basic_parse("Basic !!!!", "dev-1", pw, sizeof pw, &d), XB_ERR_UNAUTHORIZED);
     assert_int_equal(xb_basic_parse("Basic ZGV2LTE6eA== junk", "dev-1", pw, sizeof pw, &d),
                      XB_ERR_UNAUTHORIZED);
-    assert_int_equal(xb_basic_parse("basic   ZGV2LTE6eA==  ", "dev-1", pw, sizeof pw, &d),
-                     XB_OK);
+    assert_int_equal(xb_basic_parse("basic   ZGV2LTE6eA==  ", "dev-1", pw, sizeof pw, &d), XB_OK);
     assert_string_equal(pw, "x");
     h = basic("dev-1:0123456789");
     assert_int_equal(xb_basic_parse(h, "dev-1", pw, 8, &d), XB_ERR_UNAUTHORIZED);
