@@ -10,9 +10,11 @@
  * worker's event loop for longer than the connect timeout. */
 #include "registry_pg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libpq's defaults wait for the OS (minutes) on a dead peer; these bound a connection attempt
  * and notice a silent network loss. A URL that sets them wins (it comes later in the list). */
@@ -20,7 +22,12 @@
 /* No statement waits longer than 30 s (a row lock held by a node that hangs, say); notices
  * ("relation already exists, skipping") are not for a log. */
 #define XB_PG_SESSION_SETUP "SET statement_timeout = '30s'; SET client_min_messages = warning"
+/* After a failed connection attempt, wait this long before the next, or four times as long as
+ * the attempt took if that is more (at most 30 s): a server that refuses at once (restarting)
+ * is tried every second, one that does not answer (a network partition, connect_timeout) is
+ * not, so a worker's event loop is not kept waiting in connect most of the time. */
 #define XB_PG_RECONNECT_EVERY_MS 1000
+#define XB_PG_RECONNECT_MAX_MS 30000
 #define XB_PG_TX_ATTEMPTS 3
 #define XB_PG_FETCH "FETCH 500 FROM xb_cursor"
 /* Taken by every migration, so nodes and admins migrating at once take turns ("xboot"). */
@@ -250,9 +257,24 @@ static xb_err xb_pg_prepare_all(xb_pg *s, xb_diag *d)
     return XB_OK;
 }
 
+static xb_err xb_pg_connect_once(xb_pg *s, xb_diag *d);
+
 static xb_err xb_pg_connect(xb_pg *s, xb_diag *d)
 {
-    clock_gettime(CLOCK_MONOTONIC, &s->last_attempt);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    xb_err err = xb_pg_connect_once(s, d);
+    clock_gettime(CLOCK_MONOTONIC, &s->last_attempt); /* the pause counts from the end */
+    long long took = (long long)(s->last_attempt.tv_sec - start.tv_sec) * 1000 +
+                     (s->last_attempt.tv_nsec - start.tv_nsec) / 1000000;
+    s->retry_after_ms = took * 4 > XB_PG_RECONNECT_EVERY_MS ? took * 4 : XB_PG_RECONNECT_EVERY_MS;
+    if (s->retry_after_ms > XB_PG_RECONNECT_MAX_MS)
+        s->retry_after_ms = XB_PG_RECONNECT_MAX_MS;
+    return err;
+}
+
+static xb_err xb_pg_connect_once(xb_pg *s, xb_diag *d)
+{
     const char *keys[] = {"connect_timeout",
                           "application_name",
                           "keepalives_idle",
@@ -283,12 +305,12 @@ static xb_err xb_pg_connect(xb_pg *s, xb_diag *d)
     return err;
 }
 
-/* Connected, or trying again if the last attempt is a second old (or force). */
+/* Connected, or trying again once the pause after the last attempt is over (or force). */
 static xb_err xb_pg_ensure(xb_pg *s, int force, xb_diag *d)
 {
     if (s->conn != NULL)
         return XB_OK;
-    if (!force && xb_pg_ms_since(&s->last_attempt) < XB_PG_RECONNECT_EVERY_MS)
+    if (!force && xb_pg_ms_since(&s->last_attempt) < s->retry_after_ms)
         return xb_fail(d, XB_ERR_REGISTRY, "registry %s is unavailable: %s", s->shown,
                        s->down_reason);
     return xb_pg_connect(s, d);
@@ -353,10 +375,17 @@ static int xb_pg_retryable(const char *sqlstate)
     return strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0;
 }
 
-static void xb_pg_pause(int attempt)
+static void xb_pg_pause(xb_pg *s, int attempt)
 {
-    /* 1..10 ms, then 1..20 ms: two nodes that deadlocked should not meet again at once. */
-    long ms = 1 + rand() % (10 * attempt);
+    /* 1..10 ms, then 1..20 ms: two nodes that deadlocked should not meet again at once, so the
+     * seed differs per process and per handle (rand() would give every worker one sequence). */
+    if (s->jitter == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        s->jitter =
+            (unsigned)getpid() * 2654435761u ^ (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)s;
+    }
+    long ms = 1 + rand_r(&s->jitter) % (10 * attempt);
     struct timespec nap = {0, ms * 1000000L};
     nanosleep(&nap, NULL);
 }
@@ -401,7 +430,7 @@ xb_err xb_pg_tx(xb_pg *s, xb_pg_body_fn body, void (*reset)(void *ctx), void *ct
         int again = xb_pg_retryable(s->last_sqlstate) || (s->lost && s->conn == NULL);
         if (!again || attempt == XB_PG_TX_ATTEMPTS)
             return err;
-        xb_pg_pause(attempt);
+        xb_pg_pause(s, attempt);
     }
     return err;
 }

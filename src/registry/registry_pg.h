@@ -65,7 +65,9 @@ typedef struct xb_pg {
     int lost;        /* the connection was lost during the current transaction */
     int tx_rollback; /* set by a transaction's body: keep nothing, and that is no failure */
     char last_sqlstate[6];        /* of the last failed statement ("" when the connection failed) */
-    struct timespec last_attempt; /* of a connection, to try at most once a second */
+    struct timespec last_attempt; /* end of the last connection attempt */
+    long long retry_after_ms;     /* how long after it to try again (registry_pg.c) */
+    unsigned jitter;              /* rand_r state for retry pauses */
     char down_reason[160];        /* why the last attempt failed, repeated while waiting */
 } xb_pg;
 
