@@ -89,8 +89,10 @@ served=$(for id in "${ids[@]}"; do openssl x509 -in "$XB_TMP/$id.pem" -noout -se
   sed 's/^serial=//' | tr 'A-F' 'a-f'; done | sort)
 xb_eq "the 16 certificates handed out are the 16 recorded" "$served" \
   "$(xb_sql "SELECT serial FROM certificates" | sort)"
-xb_check "both nodes issued some (the load was spread)" \
-  test "$(grep -c 'status=200' "$XB_TMP/a.log")" -ge 1 -a "$(grep -c 'status=200' "$XB_TMP/b.log")" -ge 1
+# Which node wins an ID's race is up to timing (under ASan, often the same one); that each
+# node answered its half of the 64 is what spreading them means.
+xb_eq "node A answered its 32 (200 or 409)" "$(grep -cE 'status=(200|409) ' "$XB_TMP/a.log")" 32
+xb_eq "node B answered its 32 (200 or 409)" "$(grep -cE 'status=(200|409) ' "$XB_TMP/b.log")" 32
 
 # ---- enrolled on node A, renewed on node B (EST simplereenroll with its certificate) ----
 xb_csr ec-p256 moved "$XB_TMP/moved"
