@@ -53,8 +53,13 @@ static xb_err xb_pg_issue_in_tx(xb_pg *s, const xb_cert_record *rec, const xb_en
     PQclear(res);
     if (err != XB_OK || written == 1)
         return err;
-    /* The rules refused (or a new device's group has gone): say which, as SQLite does. */
-    err = xb_pg_judge(s, rec->reg_id, &effective, d);
+    /* The rules refused (or a new device's group has gone): say which, as SQLite does. With a
+     * source, a missing row was to be created, so it is no refusal by itself (judged as open
+     * mode judges it): only the group having gone explains it. */
+    xb_enroll_rules judged = effective;
+    if (source != NULL)
+        judged.open_mode = 1;
+    err = xb_pg_judge(s, rec->reg_id, &judged, d);
     if (err == XB_OK && source != NULL && rec->new_group != NULL)
         err = xb_fail(d, XB_ERR_DEVICE_UNKNOWN, "device %s: group %s no longer exists", rec->reg_id,
                       rec->new_group);
