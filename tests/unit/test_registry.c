@@ -22,18 +22,13 @@
 #include <sqlite3.h>
 
 #include "registry.h"
+#include "registry_test_helpers.h"
 
 typedef struct fixture {
     char dir[64];
     char path[128];
     char url[160];
 } fixture;
-
-static const xb_enroll_rules allowlist_once = {.open_mode = 0, .allow_reenroll = 0};
-static const xb_enroll_rules allowlist_reenroll = {.open_mode = 0, .allow_reenroll = 1};
-static const xb_enroll_rules open_once = {.open_mode = 1, .allow_reenroll = 0};
-
-static const uint8_t fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x2a};
 
 static int setup(void **state)
 {
@@ -75,31 +70,6 @@ static xb_registry *open_ok(const fixture *f)
     return r;
 }
 
-static void add_ok(xb_registry *r, const char *id)
-{
-    xb_diag d = {{0}};
-    xb_err err = xb_registry_device_add(r, id, &d);
-    if (err != XB_OK)
-        fail_msg("add %s: %s", id, xb_diag_message(&d, err));
-}
-
-static xb_cert_record make_rec(const char *reg_id, const char *serial, time_t issued_at)
-{
-    xb_cert_record rec;
-    memset(&rec, 0, sizeof rec);
-    snprintf(rec.serial, sizeof rec.serial, "%s", serial);
-    snprintf(rec.reg_id, sizeof rec.reg_id, "%s", reg_id);
-    rec.subject = "CN=test-device";
-    rec.not_before = issued_at - 300;
-    rec.not_after = issued_at + 365 * 86400;
-    snprintf(rec.pubkey_sha256, sizeof rec.pubkey_sha256, "%064d", 7);
-    snprintf(rec.client_addr, sizeof rec.client_addr, "192.0.2.10");
-    rec.issued_at = issued_at;
-    rec.der = fake_der;
-    rec.der_len = sizeof fake_der;
-    return rec;
-}
-
 static xb_err record(xb_registry *r, const char *id, const char *serial,
                      const xb_enroll_rules *rules)
 {
@@ -108,46 +78,7 @@ static xb_err record(xb_registry *r, const char *id, const char *serial,
     return xb_registry_record_issuance(r, &rec, rules, &d);
 }
 
-static xb_err count_cert(const xb_cert_record *rec, void *ctx)
-{
-    (void)rec;
-    ++*(long long *)ctx;
-    return XB_OK;
-}
-
-static long long cert_rows(xb_registry *r, const char *reg_id)
-{
-    long long n = 0;
-    xb_diag d = {{0}};
-    assert_int_equal(xb_registry_cert_each(r, reg_id, count_cert, &n, &d), XB_OK);
-    return n;
-}
-
-static xb_device get_ok(xb_registry *r, const char *id)
-{
-    xb_device dev;
-    xb_diag d = {{0}};
-    xb_err err = xb_registry_device_get(r, id, &dev, &d);
-    if (err != XB_OK)
-        fail_msg("get %s: %s", id, xb_diag_message(&d, err));
-    return dev;
-}
-
 /* ---- device administration ---- */
-
-typedef struct listing {
-    char ids[8][XB_REGID_MAX + 1];
-    int n;
-} listing;
-
-static xb_err collect_device(const xb_device *dev, void *ctx)
-{
-    listing *l = ctx;
-    if (l->n >= 8)
-        return XB_ERR_INTERNAL;
-    snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", dev->reg_id);
-    return XB_OK;
-}
 
 static void test_add_get_list(void **state)
 {

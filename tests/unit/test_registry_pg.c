@@ -24,15 +24,10 @@
 
 #include "registry.h"
 #include "registry_pg.h"
+#include "registry_test_helpers.h"
 
 static const char *g_url;   /* XB_PG_URL: postgresql://user:password@127.0.0.1:port/db */
 static const char *g_admin; /* XB_PG_ADMIN_URL: the same server, a database to create others */
-
-static const xb_enroll_rules allowlist_once = {.open_mode = 0, .allow_reenroll = 0};
-static const xb_enroll_rules allowlist_reenroll = {.open_mode = 0, .allow_reenroll = 1};
-static const xb_enroll_rules open_once = {.open_mode = 1, .allow_reenroll = 0};
-
-static const uint8_t fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x2a};
 
 /* ---- plain libpq, beside the registry ---- */
 
@@ -121,31 +116,6 @@ static xb_registry *open_ok(void)
     return open_url(g_url);
 }
 
-static void add_ok(xb_registry *r, const char *id)
-{
-    xb_diag d = {{0}};
-    xb_err err = xb_registry_device_add(r, id, &d);
-    if (err != XB_OK)
-        fail_msg("add %s: %s", id, xb_diag_message(&d, err));
-}
-
-static xb_cert_record make_rec(const char *reg_id, const char *serial, time_t issued_at)
-{
-    xb_cert_record rec;
-    memset(&rec, 0, sizeof rec);
-    snprintf(rec.serial, sizeof rec.serial, "%s", serial);
-    snprintf(rec.reg_id, sizeof rec.reg_id, "%s", reg_id);
-    rec.subject = "CN=test-device";
-    rec.not_before = issued_at - 300;
-    rec.not_after = issued_at + 365 * 86400;
-    snprintf(rec.pubkey_sha256, sizeof rec.pubkey_sha256, "%064d", 7);
-    snprintf(rec.client_addr, sizeof rec.client_addr, "192.0.2.10");
-    rec.issued_at = issued_at;
-    rec.der = fake_der;
-    rec.der_len = sizeof fake_der;
-    return rec;
-}
-
 /* One issuance through record_batch (the path xbootd's commit thread takes). */
 static xb_err batch1(xb_registry *r, const xb_cert_record *rec, const xb_enroll_rules *rules,
                      xb_diag *item_diag)
@@ -168,21 +138,6 @@ static xb_err record(xb_registry *r, const char *id, const char *serial,
     return batch1(r, &rec, rules, NULL);
 }
 
-static xb_err count_cert(const xb_cert_record *rec, void *ctx)
-{
-    (void)rec;
-    ++*(long long *)ctx;
-    return XB_OK;
-}
-
-static long long cert_rows(xb_registry *r, const char *reg_id)
-{
-    long long n = 0;
-    xb_diag d = {{0}};
-    assert_int_equal(xb_registry_cert_each(r, reg_id, count_cert, &n, &d), XB_OK);
-    return n;
-}
-
 static xb_err count_device(const xb_device *dev, void *ctx)
 {
     (void)dev;
@@ -198,16 +153,6 @@ static long long device_rows(xb_registry *r)
     return n;
 }
 
-static xb_device get_ok(xb_registry *r, const char *id)
-{
-    xb_device dev;
-    xb_diag d = {{0}};
-    xb_err err = xb_registry_device_get(r, id, &dev, &d);
-    if (err != XB_OK)
-        fail_msg("get %s: %s", id, xb_diag_message(&d, err));
-    return dev;
-}
-
 static xb_cert_record get_cert_ok(xb_registry *r, const char *serial)
 {
     xb_cert_record out;
@@ -220,21 +165,6 @@ static xb_cert_record get_cert_ok(xb_registry *r, const char *serial)
     free(der);
     out.der = NULL;
     return out;
-}
-
-#define LIST_MAX 32
-typedef struct listing {
-    char ids[LIST_MAX][XB_REGID_MAX + 1];
-    int n;
-} listing;
-
-static xb_err collect_device(const xb_device *dev, void *ctx)
-{
-    listing *l = ctx;
-    if (l->n >= LIST_MAX)
-        return XB_ERR_INTERNAL;
-    snprintf(l->ids[l->n++], sizeof l->ids[0], "%s", dev->reg_id);
-    return XB_OK;
 }
 
 /* ---- devices ---- */
