@@ -47,7 +47,9 @@ typedef struct xb_p11_module {
     void *dl;
     CK_FUNCTION_LIST_PTR f;
     int refs;
-    pid_t pid; /* the process that called C_Initialize: a forked child must call it again */
+    pid_t pid;    /* the process that called C_Initialize: a forked child must call it again */
+    int busy;     /* signers' threads inside a token call now (xb_p11_run) */
+    unsigned gen; /* bumped by every re-initialization: older sessions are gone */
 } xb_p11_module;
 
 static pthread_mutex_t xb_p11_modules_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -142,18 +144,23 @@ static void xb_p11_module_put(xb_p11_module *m)
 
 /* Finalize and initialize again: in a forked child (PKCS#11 2.40 5.1: the child must call
  * C_Initialize; some modules refuse it until C_Finalize), and after a loss, because some
- * modules (SoftHSM2) read their token list only at C_Initialize. Only when this signer is the
- * module's only user, or in a child that has not done it yet. */
-static CK_RV xb_p11_module_reinit(xb_p11_module *m, int force)
+ * modules (SoftHSM2) read their token list only at C_Initialize. Only in a child that has not
+ * done it yet, or (force) when no other signer is inside a call on the module: self_busy is 1
+ * when the caller itself is (from its thread). Other signers' sessions end with it; the new
+ * generation tells them to open new ones (xb_p11_close, xb_p11_run). A worker's reload after a
+ * token outage needs this: the old signer, which has not noticed the token's return, still
+ * holds the module, and the new one finds no token until the module reads its list again. */
+static CK_RV xb_p11_module_reinit(xb_p11_module *m, int force, int self_busy)
 {
     pthread_mutex_lock(&xb_p11_modules_lock);
     CK_RV rv = CKR_OK;
     pid_t me = getpid();
-    if (m->pid != me || (force && m->refs == 1)) {
+    if (m->pid != me || (force && (m->refs == 1 || m->busy == self_busy))) {
         m->f->C_Finalize(NULL);
         rv = xb_p11_initialize(m->f);
         if (rv == CKR_OK)
             m->pid = me;
+        m->gen++;
     }
     pthread_mutex_unlock(&xb_p11_modules_lock);
     return rv;
@@ -301,11 +308,22 @@ typedef struct xb_p11_conn {
     xb_p11_module *m;
     CK_SESSION_HANDLE sess;
     int open;
+    unsigned gen; /* the module's generation the session was opened in */
 } xb_p11_conn;
 
+static unsigned xb_p11_module_gen(xb_p11_module *m)
+{
+    pthread_mutex_lock(&xb_p11_modules_lock);
+    unsigned gen = m->gen;
+    pthread_mutex_unlock(&xb_p11_modules_lock);
+    return gen;
+}
+
+/* A session of an older generation died with the re-initialization: its handle may now name
+ * another signer's session, so it is forgotten, never closed. */
 static void xb_p11_close(xb_p11_conn *c)
 {
-    if (c->open)
+    if (c->open && c->gen == xb_p11_module_gen(c->m))
         c->m->f->C_CloseSession(c->sess);
     c->open = 0;
 }
@@ -344,6 +362,7 @@ static xb_err xb_p11_connect(xb_p11_conn *c, xb_p11_target *t, int rw, xb_diag *
         return xb_fail(d, XB_ERR_CA_UNAVAILABLE, "%s: cannot open a session (%s, 0x%lx)", t->name,
                        p11_kit_strerror(rv), (unsigned long)rv);
     c->open = 1;
+    c->gen = xb_p11_module_gen(c->m);
     if (t->has_pin) {
         rv = f->C_Login(c->sess, CKU_USER, (CK_UTF8CHAR_PTR)t->pin, strlen(t->pin));
         /* Login is per application, not per session: another session may hold it. */
@@ -586,7 +605,7 @@ static void xb_p11_forked(xb_p11_signer *s)
 {
     if (s->pid == getpid())
         return;
-    xb_p11_module_reinit(s->c.m, 0);
+    xb_p11_module_reinit(s->c.m, 0, 1);
     s->c.open = 0;
     s->pid = getpid();
 }
@@ -602,7 +621,7 @@ static xb_err xb_p11_reattach(xb_p11_signer *s, int held_back_ok, xb_diag *d)
     xb_err err = xb_p11_attach(s, &d1);
     if (err != XB_OK && err != XB_ERR_NOMEM) {
         xb_p11_close(&s->c);
-        if (xb_p11_module_reinit(s->c.m, 1) == CKR_OK)
+        if (xb_p11_module_reinit(s->c.m, 1, 1) == CKR_OK)
             err = xb_p11_attach(s, &d1);
     }
     if (err == XB_OK) {
@@ -708,15 +727,31 @@ static xb_err xb_p11_run_check(xb_p11_signer *s, xb_diag *d)
 enum { XB_P11_IDLE, XB_P11_PENDING, XB_P11_DONE };
 enum { XB_P11_OP_SIGN = 1, XB_P11_OP_CHECK, XB_P11_OP_ATTACH, XB_P11_OP_STOP };
 
-static xb_err xb_p11_run(xb_p11_signer *s, int op, xb_diag *d)
+static xb_err xb_p11_run_op(xb_p11_signer *s, int op, xb_diag *d)
 {
     xb_p11_forked(s);
+    /* Another signer re-initialized the module since this session was opened: it is gone. */
+    if (s->c.open && s->c.gen != xb_p11_module_gen(s->c.m))
+        s->c.open = 0;
     if (op == XB_P11_OP_SIGN)
         return xb_p11_run_sign(s, d);
     if (op == XB_P11_OP_CHECK)
         return xb_p11_run_check(s, d);
     s->failed_at = 0; /* XB_P11_OP_ATTACH, after fork: now, whatever the parent saw */
     return s->c.open ? XB_OK : xb_p11_reattach(s, 0, d);
+}
+
+/* One operation, counted as a call in progress on the module (xb_p11_module_reinit). */
+static xb_err xb_p11_run(xb_p11_signer *s, int op, xb_diag *d)
+{
+    pthread_mutex_lock(&xb_p11_modules_lock);
+    s->c.m->busy++;
+    pthread_mutex_unlock(&xb_p11_modules_lock);
+    xb_err err = xb_p11_run_op(s, op, d);
+    pthread_mutex_lock(&xb_p11_modules_lock);
+    s->c.m->busy--;
+    pthread_mutex_unlock(&xb_p11_modules_lock);
+    return err;
 }
 
 static void *xb_p11_thread(void *arg)
@@ -958,9 +993,13 @@ xb_err xb_signer_pkcs11_open(const char *uri, const xb_key_options *opts, xb_sig
     if (err == XB_OK)
         err = xb_p11_module_get(s->t.module, &s->c.m, d);
     if (err == XB_OK) {
-        /* At startup a missing token is a configuration error: xbootd refuses to start
-         * rather than come up unable to issue. */
+        /* A token that came back after an outage is invisible to a module that read its token
+         * list before (SoftHSM2): once more with the module re-initialized, unless another
+         * signer is inside a call. At startup a missing token is a configuration error:
+         * xbootd refuses to start rather than come up unable to issue. */
         err = xb_p11_attach(s, d);
+        if (err == XB_ERR_CA_UNAVAILABLE && xb_p11_module_reinit(s->c.m, 1, 0) == CKR_OK)
+            err = xb_p11_attach(s, d);
         if (err == XB_ERR_CA_UNAVAILABLE)
             err = XB_ERR_CONFIG;
     }

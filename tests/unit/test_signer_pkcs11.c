@@ -234,6 +234,40 @@ static void test_token_removed_and_back(void **state)
     s->ops->free(s);
 }
 
+/* A reload (a second signer for the same key, as xbootd's workers make on SIGHUP) after the
+ * token came back, in a process whose first signer has not used the token since: the module
+ * still has the token list of the outage, and the new signer must find the token anyway. Then
+ * both sign, and freeing the old one (whose session ended with the module's re-initialization)
+ * does not close the new one's. */
+static void test_reload_after_token_back(void **state)
+{
+    (void)state;
+    if (module_path() == NULL || g_dir[0] == '\0')
+        skip();
+    char uri[512];
+    uri_for(uri, sizeof uri, "xb-ec", "signing");
+    xb_diag d = {{0}};
+    xb_signer *old = NULL, *fresh = NULL;
+    assert_int_equal(xb_signer_pkcs11_open(uri, NULL, &old, &d), XB_OK);
+    xb_err err;
+    assert_true(sign_verifies(old, &err));
+    assert_int_equal(run("mv %s/tokens %s/tokens.away && mkdir %s/tokens", g_dir, g_dir, g_dir), 0);
+    assert_int_equal(old->ops->check(old, &d), XB_ERR_CA_UNAVAILABLE);
+    assert_int_equal(run("rmdir %s/tokens && mv %s/tokens.away %s/tokens", g_dir, g_dir, g_dir), 0);
+
+    d.msg[0] = '\0';
+    err = xb_signer_pkcs11_open(uri, NULL, &fresh, &d);
+    if (err != XB_OK)
+        fail_msg("the reload's signer: %s", d.msg);
+    assert_true(sign_verifies(fresh, &err));
+    sleep(2); /* the old signer holds back its retries for a second after its failure */
+    assert_true(sign_verifies(old, &err));
+    old->ops->free(old);
+    assert_true(sign_verifies(fresh, &err));
+    assert_int_equal(fresh->ops->check(fresh, &d), XB_OK);
+    fresh->ops->free(fresh);
+}
+
 /* A token that stops answering: the call is given up after its timeout (503), the next one
  * is refused at once while the first is still stuck, and signing resumes when it answers. */
 static void test_token_hangs(void **state)
@@ -333,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_ec_p256),
         cmocka_unit_test(test_rsa_2048),
         cmocka_unit_test(test_token_removed_and_back),
+        cmocka_unit_test(test_reload_after_token_back),
         cmocka_unit_test(test_token_hangs),
         cmocka_unit_test(test_bad_uris),
     };
