@@ -49,14 +49,17 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-# The tests start their own PostgreSQL cluster on a free port; the system "main" cluster that
-# postgresql-common would create and start on install would only hold port 5432 and run as a
-# service nobody uses. Tell it not to, before it is installed (its postinst reads this file);
-# an existing file is the administrator's and is left alone.
-if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed" &&
-  [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-  $SUDO mkdir -p /etc/postgresql-common
-  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
-fi
 $SUDO apt-get update -qq
+# The tests start their own PostgreSQL cluster on a free port; the system "main" cluster that
+# installing a server version would create and start would only hold port 5432 and run as a
+# service nobody uses. As the official postgres Docker images do: install postgresql-common
+# first (its postinst writes /etc/postgresql-common/createcluster.conf), turn
+# create_main_cluster off in it, then install the server. Only when postgresql-common is new:
+# an installed one's file is the administrator's.
+if [[ " ${missing[*]} " == *" postgresql-15 "* ]] &&
+  ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed"; then
+  $SUDO apt-get install -y -qq --no-install-recommends postgresql-common
+  $SUDO sed -ri 's/^#? *(create_main_cluster) *=.*$/\1 = false/' \
+    /etc/postgresql-common/createcluster.conf
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
